@@ -1,0 +1,48 @@
+// Connection: one client of an event-driven server (stages 04-08).
+//
+// It holds everything per client: the socket, the protocol Session (input
+// not yet parsed) and the Outbox (replies not yet written). The event loop
+// calls advance() whenever the socket may be ready, and advance() does all it
+// can without blocking, then tells the loop what to wait for next. So the
+// loop alone decides *how* to wait (busy polling, select, poll, epoll): the
+// diff between stages 04, 05, 06 and 07 is only that.
+//
+// advance() reads and writes until EAGAIN, so it is correct with
+// edge-triggered epoll too: it never leaves readable bytes behind unless its
+// output is over the high-water mark, and then the next writable event (which
+// the loop will wait for) resumes the reading.
+#pragma once
+
+#include <memory>
+
+#include "fd.hpp"
+#include "outbox.hpp"
+#include "protocol.hpp"
+
+namespace iolab {
+
+// What a connection waits for next.
+enum class Interest {
+    read,        // nothing to send: wait for the client's next bytes
+    write,       // replies pending and no room to read more: wait until writable
+    read_write,  // replies pending, and room for more requests
+    close,       // finished or failed: the loop removes and closes it
+};
+
+class Connection {
+  public:
+    Connection(Fd socket, const DocRoot& root, std::unique_ptr<BodySender> sender = nullptr);
+
+    int fd() const { return socket_.get(); }
+
+    // Does every read, parse and write possible now, then says what to wait for.
+    Interest advance();
+
+  private:
+    Fd socket_;
+    Session session_;
+    Outbox outbox_;
+    bool input_done_ = false;  // EOF seen, or the session will read no more
+};
+
+}  // namespace iolab

@@ -1,0 +1,36 @@
+// A tiny logger: one line per message to stderr, with the program name.
+// stdout is reserved for the `listening on` line and the summary.
+#pragma once
+
+#include <sstream>
+#include <string>
+#include <utility>
+
+namespace iolab {
+
+void set_program_name(std::string name);
+void log_line(const char* level, const std::string& message);
+
+template <typename... Parts>
+std::string concat(Parts&&... parts) {
+    std::ostringstream out;
+    (out << ... << std::forward<Parts>(parts));
+    return out.str();
+}
+
+template <typename... Parts>
+void log_info(Parts&&... parts) {
+    log_line("info", concat(std::forward<Parts>(parts)...));
+}
+
+template <typename... Parts>
+void log_warn(Parts&&... parts) {
+    log_line("warn", concat(std::forward<Parts>(parts)...));
+}
+
+template <typename... Parts>
+void log_error(Parts&&... parts) {
+    log_line("error", concat(std::forward<Parts>(parts)...));
+}
+
+}  // namespace iolab

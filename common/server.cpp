@@ -1,0 +1,80 @@
+#include "server.hpp"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <new>
+#include <system_error>
+
+#include "net.hpp"
+
+namespace iolab {
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+// The listener to shut down on a stop. An atomic int is lock-free, so the
+// handler may read it (a mutex would not be async-signal-safe).
+std::atomic<int> g_listener{-1};
+static_assert(std::atomic<int>::is_always_lock_free);
+
+void on_stop_signal(int) {
+    g_stop = 1;
+    int fd = g_listener.load();
+    // shutdown(2) is async-signal-safe. On a listening socket it makes a
+    // blocked accept() return EINVAL at once, and every later one too, so
+    // there is no window where the stop is missed.
+    if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+}
+
+}  // namespace
+
+Stats& stats() {
+    // MAP_SHARED|MAP_ANONYMOUS memory stays shared across fork(): the
+    // children of stage02 count into the same place as their parent.
+    static Stats* shared = [] {
+        void* memory = ::mmap(nullptr, sizeof(Stats), PROT_READ | PROT_WRITE,
+                              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (memory == MAP_FAILED) throw std::system_error(errno, std::system_category(), "mmap");
+        return new (memory) Stats{};
+    }();
+    return *shared;
+}
+
+void install_signal_handlers() {
+    stats();  // map the counters before any fork
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;  // no SA_RESTART: blocking calls return EINTR and see the stop
+    if (::sigaction(SIGINT, &action, nullptr) < 0 || ::sigaction(SIGTERM, &action, nullptr) < 0)
+        throw std::system_error(errno, std::system_category(), "sigaction");
+    ::signal(SIGPIPE, SIG_IGN);
+}
+
+void shut_down_on_stop(int listen_fd) {
+    g_listener.store(listen_fd);
+}
+
+bool stop_requested() {
+    return g_stop != 0;
+}
+
+void announce_listening(const ServerOptions& options, int listen_fd) {
+    std::printf("listening on %s:%u\n", options.host.c_str(), unsigned{local_port(listen_fd)});
+    std::fflush(stdout);
+}
+
+void print_summary(const std::string& program) {
+    Stats& s = stats();
+    std::printf("%s: %llu connections, %llu requests, %llu bytes sent\n", program.c_str(),
+                static_cast<unsigned long long>(s.connections.load()),
+                static_cast<unsigned long long>(s.requests.load()),
+                static_cast<unsigned long long>(s.bytes_sent.load()));
+    std::fflush(stdout);
+}
+
+}  // namespace iolab
