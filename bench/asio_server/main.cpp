@@ -1,0 +1,141 @@
+// asio_server: the iolab protocol served by standalone asio, for comparison.
+//
+// Not a stage: a yardstick. It answers the same protocol through the same
+// sans-I/O core (common/protocol.hpp) as the stages, but leaves the waiting
+// to asio: one io_context (epoll underneath), one C++20 coroutine per
+// connection that reads as if it were blocking code. The comparison runner
+// measures it beside stage07 to show what a mature event loop adds or costs.
+// asio is used nowhere else in iolab.
+
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <array>
+#include <asio.hpp>
+#include <csignal>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "cli.hpp"
+#include "log.hpp"
+#include "protocol.hpp"
+#include "server.hpp"
+
+namespace {
+
+using asio::ip::tcp;
+using Error = asio::error_code;
+constexpr auto use_awaitable = asio::use_awaitable;
+
+// Writes one response: the head and the first piece of a file body leave in
+// one gathered write, then the rest of the body a chunk at a time (read()
+// into a user buffer, as stages 01-07 do).
+asio::awaitable<bool> send_response(tcp::socket& socket, iolab::Response& response,
+                                    std::vector<char>& chunk) {
+    Error error;
+    std::string_view head = response.head;
+    do {
+        std::size_t want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), response.file_length));
+        ssize_t got =
+            want ? ::pread(response.file.get(), chunk.data(), want, response.file_offset) : 0;
+        if (want && got <= 0) co_return false;  // the file was truncated under us
+        response.file_offset += got;
+        response.file_length -= static_cast<std::uint64_t>(got);
+        std::array<asio::const_buffer, 2> buffers{
+            asio::buffer(head), asio::buffer(chunk.data(), static_cast<std::size_t>(got))};
+        std::size_t sent =
+            co_await asio::async_write(socket, buffers, asio::redirect_error(use_awaitable, error));
+        if (error) co_return false;
+        iolab::stats().bytes_sent += sent;
+        head = {};
+    } while (response.file_length > 0);
+    iolab::stats().requests++;
+    co_return true;
+}
+
+// One connection, start to finish: the same loop as stage01's serve(), but
+// every wait is a co_await, so thousands of these share one thread.
+asio::awaitable<void> serve(tcp::socket socket, const iolab::DocRoot& root) {
+    iolab::Session session(root);
+    std::vector<char> chunk(64 * 1024);
+    char buffer[16 * 1024];
+    Error error;
+    for (;;) {
+        while (std::optional<iolab::Response> response = session.next_response()) {
+            if (!co_await send_response(socket, *response, chunk)) co_return;
+        }
+        if (session.finished()) break;
+        std::size_t n = co_await socket.async_read_some(asio::buffer(buffer),
+                                                        asio::redirect_error(use_awaitable, error));
+        if (error == asio::error::eof)
+            session.feed_eof();
+        else if (error)
+            co_return;  // reset, or the server is stopping
+        else
+            session.feed({buffer, n});
+    }
+    // End our side first so unread request bytes do not turn the close into a reset.
+    socket.shutdown(tcp::socket::shutdown_send, error);
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const iolab::DocRoot& root) {
+    asio::steady_timer pause(acceptor.get_executor());
+    for (;;) {
+        Error error;
+        tcp::socket socket =
+            co_await acceptor.async_accept(asio::redirect_error(use_awaitable, error));
+        if (error == asio::error::operation_aborted) co_return;  // stopping
+        if (error) {
+            // Out of descriptors (EMFILE) leaves the listener readable: retrying at once
+            // would spin. Wait a little instead; clients already connected keep being served.
+            iolab::log_warn("accept: ", error.message());
+            pause.expires_after(std::chrono::milliseconds(50));
+            co_await pause.async_wait(asio::redirect_error(use_awaitable, error));
+            continue;
+        }
+        socket.set_option(tcp::no_delay(true), error);
+        iolab::stats().connections++;
+        asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), root), asio::detached);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    iolab::ServerOptions options;
+    int threads = 1;
+    iolab::CommandLine cli(
+        "asio_server", "The iolab protocol on standalone asio (C++20 coroutines), for comparison.",
+        9100);
+    cli.add_flag("--threads", "threads running the io_context", threads, 1, 64);
+    if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
+
+    try {
+        iolab::DocRoot root(options.root);
+        iolab::stats();  // map the counters
+        asio::io_context context(threads);
+        tcp::resolver resolver(context);
+        tcp::endpoint endpoint =
+            *resolver.resolve(options.host, std::to_string(options.port)).begin();
+        tcp::acceptor acceptor(context, endpoint);  // sets SO_REUSEADDR
+        std::signal(SIGPIPE, SIG_IGN);
+        asio::signal_set stop_signals(context, SIGINT, SIGTERM);
+        stop_signals.async_wait([&](const Error&, int) { context.stop(); });
+
+        iolab::announce_listening(options, acceptor.native_handle());
+        asio::co_spawn(context, accept_loop(acceptor, root), asio::detached);
+
+        std::vector<std::jthread> extra;
+        for (int i = 1; i < threads; ++i)
+            extra.emplace_back([&] { context.run(); });
+        context.run();
+        extra.clear();  // joins
+        iolab::print_summary("asio_server");
+        return 0;
+    } catch (const std::exception& error) {
+        iolab::log_error(error.what());
+        return 1;
+    }
+}
