@@ -16,7 +16,7 @@ struct ServerOptions {
 };
 
 class CommandLine {
-  public:
+public:
     // `program` and `description` are printed by --help; `default_port` is 9000 + stage number.
     CommandLine(std::string program, std::string description, std::uint16_t default_port);
 
@@ -32,7 +32,7 @@ class CommandLine {
     // 0 after --help, 2 after a usage error (reported on stderr).
     std::optional<int> parse(int argc, char** argv, ServerOptions& options);
 
-  private:
+private:
     struct Flag {
         std::string name, help;
         std::string* text = nullptr;

@@ -30,7 +30,7 @@ enum class Interest {
 };
 
 class Connection {
-  public:
+public:
     Connection(Fd socket, const DocRoot& root, std::unique_ptr<BodySender> sender = nullptr);
 
     int fd() const { return socket_.get(); }
@@ -38,7 +38,7 @@ class Connection {
     // Does every read, parse and write possible now, then says what to wait for.
     Interest advance();
 
-  private:
+private:
     Fd socket_;
     Session session_;
     Outbox outbox_;

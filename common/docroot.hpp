@@ -21,7 +21,7 @@ struct OpenedFile {
 };
 
 class DocRoot {
-  public:
+public:
     // Opens the directory. Throws std::system_error if it is missing or not a directory.
     explicit DocRoot(const std::string& directory);
 
@@ -30,7 +30,7 @@ class DocRoot {
     // devices are refused (403), as are directories.
     OpenedFile open(std::string_view path) const;
 
-  private:
+private:
     Fd dir_;
 };
 

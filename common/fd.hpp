@@ -11,7 +11,7 @@
 namespace iolab {
 
 class Fd {
-  public:
+public:
     Fd() noexcept = default;
     explicit Fd(int fd) noexcept : fd_(fd) {}
     Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
@@ -37,7 +37,7 @@ class Fd {
         fd_ = fd;
     }
 
-  private:
+private:
     int fd_ = -1;
 };
 

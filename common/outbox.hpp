@@ -23,7 +23,7 @@ namespace iolab {
 // Moves part of a response's file region to a socket. Implementations advance
 // r.file_offset and shrink r.file_length by what they sent.
 class BodySender {
-  public:
+public:
     virtual ~BodySender() = default;
     // ok (progress made: call again), would_block, or closed (the peer is
     // gone, or the file ended early because it was truncated while we sent it).
@@ -33,7 +33,7 @@ class BodySender {
 };
 
 class Outbox {
-  public:
+public:
     // With no sender, file bodies are copied through a user buffer (read + write).
     explicit Outbox(std::unique_ptr<BodySender> sender = nullptr);
 
@@ -58,7 +58,7 @@ class Outbox {
     static constexpr std::size_t high_water_bytes = 256 * 1024;
     static constexpr std::size_t copy_chunk = 64 * 1024;
 
-  private:
+private:
     bool read_chunk(Response& front, std::size_t offset);
     std::string_view pending() const;
 

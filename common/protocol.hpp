@@ -43,7 +43,7 @@ struct Response {
 
 // The protocol state of one connection.
 class Session {
-  public:
+public:
     explicit Session(const DocRoot& root, Limits limits = {});
 
     // Bytes received from the peer, in any chunking. Hand over at most a
@@ -70,7 +70,7 @@ class Session {
     // Bytes received but not yet parsed.
     std::size_t buffered() const { return in_.size() - pos_; }
 
-  private:
+private:
     enum class State { request_line, headers, body };
     struct HttpRequest {
         std::string method, target;

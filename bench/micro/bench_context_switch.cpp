@@ -110,7 +110,7 @@ BENCHMARK_CAPTURE(BM_PipePingPong_Threads, cross_core, kOtherCore)->UseRealTime(
 // Kills and reaps the child if the benchmark leaves early, so no process is
 // left behind blocked on a pipe.
 class ChildProcess {
-  public:
+public:
     explicit ChildProcess(pid_t pid) : pid_(pid) {}
     ChildProcess(const ChildProcess&) = delete;
     ChildProcess& operator=(const ChildProcess&) = delete;
@@ -131,7 +131,7 @@ class ChildProcess {
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
 
-  private:
+private:
     pid_t pid_;
 };
 

@@ -145,7 +145,7 @@ Connection connect_unix_socketpair() {
 // The client: reads and discards until end of file, then records how many
 // bytes it got and how much CPU its thread used. Owns the receiving socket.
 class Drain {
-  public:
+public:
     Drain(Fd socket, int cpu) : socket_(std::move(socket)), reader_([this, cpu] { run(cpu); }) {}
     Drain(const Drain&) = delete;
     Drain& operator=(const Drain&) = delete;
@@ -162,7 +162,7 @@ class Drain {
     double cpu_seconds() const { return cpu_seconds_; }
     double bytes_received() const { return bytes_received_; }
 
-  private:
+private:
     // Raw calls only: an exception escaping a thread would terminate the program.
     void run(int cpu) {
         cpu_set_t only;

@@ -53,7 +53,7 @@ constexpr int kFirstPeerFd = FD_SETSIZE;
 // idle except the last, whose peer has written one byte that nobody reads,
 // so it stays readable on every call (level-triggered readiness).
 class WatchedSockets {
-  public:
+public:
     explicit WatchedSockets(std::int64_t count) {
         watched_.reserve(static_cast<std::size_t>(count));
         peers_.reserve(static_cast<std::size_t>(count));
@@ -74,7 +74,7 @@ class WatchedSockets {
     int ready_fd() const { return watched_.back().get(); }
     int highest_fd() const { return highest_fd_; }
 
-  private:
+private:
     int highest_fd_ = -1;
     std::vector<Fd> watched_;
     std::vector<Fd> peers_;

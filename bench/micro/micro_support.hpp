@@ -50,7 +50,7 @@ inline void pin_this_thread(int cpu) {
 // Restores the calling thread's CPU affinity when it goes out of scope, so a
 // benchmark that pins does not leave the next one pinned.
 class AffinityGuard {
-  public:
+public:
     AffinityGuard() {
         CPU_ZERO(&saved_);
         check(::sched_getaffinity(0, sizeof saved_, &saved_), "sched_getaffinity");
@@ -59,7 +59,7 @@ class AffinityGuard {
     AffinityGuard(const AffinityGuard&) = delete;
     AffinityGuard& operator=(const AffinityGuard&) = delete;
 
-  private:
+private:
     cpu_set_t saved_;
 };
 
