@@ -183,8 +183,10 @@ std::optional<Response> Session::next_response() {
         std::optional<std::string_view> line = take_line();
         if (!line) {
             if (state_ == State::request_line) {
-                // +1: the line may be complete but for its LF, with a CR waiting.
-                if (buffered() > limits_.max_line + 1)
+                // A CR at the end may be the line's own, waiting for its LF.
+                std::size_t allowed =
+                    limits_.max_line + (buffered() > 0 && in_.back() == '\r' ? 1 : 0);
+                if (buffered() > allowed)
                     return finish(line_too_long(std::string_view(in_).substr(pos_, 16)));
                 if (eof_ && buffered() > 0) {
                     // The last line had no LF: answer it as a line all the same.
@@ -310,8 +312,10 @@ std::optional<Response> Session::on_headers_done() {
     if (req_.method == "POST" && !req_.has_length) return http_error(411, true);
     if (req_.content_length > limits_.max_body) return http_error(413, true);
     state_ = State::body;  // wait for the body (maybe empty) before answering
-    if (req_.expect_continue && req_.minor_version >= 1 && buffered() < req_.content_length) {
-        // curl sends `Expect: 100-continue` before a large body and waits for this.
+    if (req_.expect_continue && req_.minor_version >= 1 && req_.content_length > 0) {
+        // curl sends `Expect: 100-continue` before a large body and waits for
+        // this. Sent even if the body is already here (RFC 9110 allows it), so
+        // the replies never depend on how the bytes were chunked.
         Response interim;
         interim.head = "HTTP/1.1 100 Continue\r\n\r\n";
         return interim;

@@ -15,14 +15,18 @@ namespace iolab {
 
 namespace {
 
-volatile sig_atomic_t g_stop = 0;
+// Set by the handler, read by every thread (stage03's workers too): a
+// lock-free atomic is both async-signal-safe and free of data races, where a
+// volatile sig_atomic_t is only the former.
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
 // The listener to shut down on a stop. An atomic int is lock-free, so the
 // handler may read it (a mutex would not be async-signal-safe).
 std::atomic<int> g_listener{-1};
 static_assert(std::atomic<int>::is_always_lock_free);
 
 void on_stop_signal(int) {
-    g_stop = 1;
+    g_stop.store(true);
     int fd = g_listener.load();
     // shutdown(2) is async-signal-safe. On a listening socket it makes a
     // blocked accept() return EINVAL at once, and every later one too, so
@@ -60,7 +64,7 @@ void shut_down_on_stop(int listen_fd) {
 }
 
 bool stop_requested() {
-    return g_stop != 0;
+    return g_stop.load();
 }
 
 void announce_listening(const ServerOptions& options, int listen_fd) {
