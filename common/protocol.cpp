@@ -192,6 +192,7 @@ std::optional<Response> Session::next_response() {
                     // The last line had no LF: answer it as a line all the same.
                     std::string last = in_.substr(pos_);
                     pos_ = in_.size();
+                    if (last.ends_with('\r')) last.pop_back();
                     if (std::optional<Response> r = on_request_line(last))
                         return finish(std::move(*r));
                 }
