@@ -19,18 +19,25 @@ Interest Connection::advance() {
             if (!response) break;
             outbox_.push(std::move(*response));
         }
+        // Stopped for want of room, not of requests: more may be waiting in
+        // the session (so finished() does not yet mean all were answered).
+        bool more_requests = outbox_.full();
 
         // 2. Write what we can.
         Io written = outbox_.flush(socket_.get());
         if (written == Io::closed) return Interest::close;
         bool output_pending = written == Io::would_block;
-        if (!output_pending && (outbox_.closing() || session_.finished())) {
+        if (!output_pending && (outbox_.closing() || (!more_requests && session_.finished()))) {
             // Everything was sent and nothing more will come: end our side
             // first, so unread request bytes do not turn our close into a
             // reset that could destroy the last reply.
             ::shutdown(socket_.get(), SHUT_WR);
             return Interest::close;
         }
+        // All written, and requests already received are still unanswered:
+        // answer them now. No event would come for them: their bytes were
+        // read long ago (and an edge-triggered epoll reports each edge once).
+        if (more_requests && !output_pending) continue;
 
         // 3. Read more, unless the outbox is over its high-water mark.
         if (outbox_.full() || input_done_) return output_pending ? Interest::write : Interest::read;

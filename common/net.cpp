@@ -33,11 +33,16 @@ void reserve_spare_fd() {
     if (!spare_fd) spare_fd.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
 }
 
-void refuse_with_spare_fd(int listen_fd) {
+// Returns false when there was nobody to refuse: accept4() fails with EMFILE
+// before it looks at the backlog, so running out says nothing about whether
+// a newcomer is waiting.
+bool refuse_with_spare_fd(int listen_fd) {
     spare_fd.reset();
     Fd newcomer(::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    bool refused = newcomer.valid();
     if (newcomer) refuse_busy(std::move(newcomer));
     reserve_spare_fd();
+    return refused;
 }
 
 }  // namespace
@@ -109,8 +114,10 @@ Accepted accept_connection(int listen_fd) {
             case EMFILE:
             case ENFILE: {
                 int error = errno;
-                log_warn("out of file descriptors: refusing a connection (ERR 503 busy)");
-                refuse_with_spare_fd(listen_fd);
+                // Nobody waiting: report EAGAIN, so that an event loop
+                // draining the backlog stops instead of spinning on EMFILE.
+                if (!refuse_with_spare_fd(listen_fd)) return {Fd(), EAGAIN};
+                log_warn("out of file descriptors: refused a connection (ERR 503 busy)");
                 return {Fd(), error};
             }
             case EAGAIN:
