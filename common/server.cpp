@@ -25,13 +25,21 @@ static_assert(std::atomic<bool>::is_always_lock_free);
 std::atomic<int> g_listener{-1};
 static_assert(std::atomic<int>::is_always_lock_free);
 
+// Sockets that blocked threads are serving (WakeOnStop), -1 in a free slot.
+constexpr int wake_slots = 1024;
+std::atomic<int> g_wake[wake_slots];
+
 void on_stop_signal(int) {
+    int saved_errno = errno;
     g_stop.store(true);
-    int fd = g_listener.load();
     // shutdown(2) is async-signal-safe. On a listening socket it makes a
     // blocked accept() return EINVAL at once, and every later one too, so
-    // there is no window where the stop is missed.
-    if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+    // there is no window where the stop is missed. On a connected socket it
+    // wakes a blocked read() (which returns 0) or write().
+    if (int fd = g_listener.load(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
+    for (std::atomic<int>& slot : g_wake)
+        if (int fd = slot.load(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
+    errno = saved_errno;
 }
 
 }  // namespace
@@ -50,6 +58,8 @@ Stats& stats() {
 
 void install_signal_handlers() {
     stats();  // map the counters before any fork
+    for (std::atomic<int>& slot : g_wake)
+        slot.store(-1);
     struct sigaction action {};
     action.sa_handler = on_stop_signal;
     sigemptyset(&action.sa_mask);
@@ -65,6 +75,20 @@ void shut_down_on_stop(int listen_fd) {
 
 bool stop_requested() {
     return g_stop.load();
+}
+
+WakeOnStop::WakeOnStop(int socket) {
+    for (int i = 0; i < wake_slots && slot_ < 0; ++i) {
+        int free = -1;
+        if (g_wake[i].compare_exchange_strong(free, socket)) slot_ = i;
+    }
+    // Registered first, checked second (both sequentially consistent): a
+    // handler that ran before the registration had already set g_stop.
+    if (stop_requested()) ::shutdown(socket, SHUT_RDWR);
+}
+
+WakeOnStop::~WakeOnStop() {
+    if (slot_ >= 0) g_wake[slot_].store(-1);
 }
 
 void announce_listening(const ServerOptions& options, int listen_fd) {

@@ -31,6 +31,22 @@ void install_signal_handlers();
 void shut_down_on_stop(int listen_fd);  // -1: forget it (a forked child)
 bool stop_requested();
 
+// While it lives, a stop (SIGINT/SIGTERM) shuts `socket` down, which wakes a
+// thread blocked in read() or write() on it: read() returns 0, write() fails.
+// Blocking stages guard the client they are serving with one. There is no
+// window for a stop to slip through: either the signal handler sees the
+// registration, or the constructor sees the stop and shuts the socket down itself.
+class WakeOnStop {
+public:
+    explicit WakeOnStop(int socket);
+    ~WakeOnStop();
+    WakeOnStop(const WakeOnStop&) = delete;
+    WakeOnStop& operator=(const WakeOnStop&) = delete;
+
+private:
+    int slot_ = -1;
+};
+
 // Prints `listening on HOST:PORT` (the real port) on stdout and flushes it.
 void announce_listening(const ServerOptions& options, int listen_fd);
 

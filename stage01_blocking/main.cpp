@@ -23,6 +23,7 @@ namespace {
 
 // Serves one client until it leaves, says QUIT, or the server is stopping.
 void serve(iolab::Fd client, const iolab::DocRoot& root) {
+    iolab::WakeOnStop wake(client.get());  // a stop must not wait for this client to speak
     iolab::Session session(root);
     iolab::Outbox outbox;
     char buffer[16 * 1024];

@@ -1,0 +1,175 @@
+#include "server_process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace conformance {
+
+namespace {
+
+// In the child, between fork() and exec(): only async-signal-safe calls.
+[[noreturn]] void exec_server(char* const* argv, int stdout_fd, int stderr_fd, pid_t parent) {
+    ::setpgid(0, 0);  // its own group: killing the group also ends a forking server's children
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the suite, even if it is killed
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(stdout_fd, STDOUT_FILENO);
+    ::dup2(stderr_fd, STDERR_FILENO);
+    ::execv(argv[0], argv);
+    ::_exit(127);
+}
+
+}  // namespace
+
+ServerProcess::ServerProcess(const std::string& binary, const std::string& root,
+                             const std::vector<std::string>& args, std::string stderr_path)
+    : stderr_path_(std::move(stderr_path)) {
+    std::vector<std::string> argv = {binary, "--port", "0", "--root", root};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> exec_args;
+    for (const std::string& a : argv)
+        exec_args.push_back(const_cast<char*>(a.c_str()));
+    exec_args.push_back(nullptr);
+
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) < 0) throw ConformanceError("pipe2 failed");
+    stdout_.reset(pipe_fds[0]);
+    iolab::Fd stdout_write(pipe_fds[1]);
+    iolab::Fd stderr_file(
+        ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!stderr_file) throw ConformanceError("cannot create " + stderr_path_);
+
+    pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) throw ConformanceError(std::string("fork: ") + std::strerror(errno));
+    if (pid_ == 0) exec_server(exec_args.data(), stdout_write.get(), stderr_file.get(), parent);
+    ::setpgid(pid_, pid_);  // also here, so the group exists before we ever signal it
+    stdout_write.reset();   // the pipe reaches EOF when the server (and its children) exit
+    try {
+        read_listening_line();
+    } catch (...) {
+        kill_and_reap();  // a constructor that throws gets no destructor call
+        throw;
+    }
+}
+
+void ServerProcess::read_listening_line() {
+    // The first line must be `listening on HOST:PORT`.
+    std::string line;
+    auto deadline = std::chrono::steady_clock::now() + io_timeout;
+    while (line.find('\n') == std::string::npos) {
+        pollfd p{stdout_.get(), POLLIN, 0};
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        int ready = ::poll(&p, 1, static_cast<int>(std::max<long>(left.count(), 0)));
+        if (ready < 0 && errno == EINTR) continue;
+        char c[512];
+        ssize_t n = ready > 0 ? ::read(stdout_.get(), c, sizeof c) : 0;
+        if (n <= 0) {
+            std::optional<int> status = wait_for_exit(std::chrono::milliseconds(100));
+            throw ConformanceError(
+                "the server did not announce `listening on HOST:PORT` (" +
+                (status ? describe_wait_status(*status) : std::string("still running")) +
+                "); stdout: " + printable(line) + "; stderr: " + printable(stderr_text(), 2000));
+        }
+        line.append(c, static_cast<std::size_t>(n));
+    }
+    stdout_buffer_ = line.substr(line.find('\n') + 1);
+    line.erase(line.find('\n'));
+
+    const std::string prefix = "listening on ";
+    std::size_t colon = line.rfind(':');
+    if (!line.starts_with(prefix) || colon == std::string::npos || colon < prefix.size())
+        throw ConformanceError("bad first stdout line: " + printable(line));
+    host_ = line.substr(prefix.size(), colon - prefix.size());
+    if (host_.starts_with('[') && host_.ends_with(']')) host_ = host_.substr(1, host_.size() - 2);
+    int port = std::atoi(line.c_str() + colon + 1);
+    if (port <= 0 || port > 65535) throw ConformanceError("bad port in " + printable(line));
+    port_ = static_cast<std::uint16_t>(port);
+}
+
+ServerProcess::~ServerProcess() {
+    kill_and_reap();
+}
+
+void ServerProcess::kill_and_reap() {
+    if (pid_ <= 0) return;
+    ::kill(-pid_, SIGKILL);  // the whole group: the server and any children it forked
+    if (!wait_status_) {
+        int status = 0;
+        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+        wait_status_ = status;
+    }
+}
+
+void ServerProcess::send_signal(int signal) const {
+    ::kill(pid_, signal);
+}
+
+std::optional<int> ServerProcess::wait_for_exit(std::chrono::milliseconds wait) {
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    while (!wait_status_) {
+        int status = 0;
+        pid_t done = ::waitpid(pid_, &status, WNOHANG);
+        if (done == pid_) {
+            wait_status_ = status;
+        } else if (std::chrono::steady_clock::now() >= deadline) {
+            break;
+        } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+    return wait_status_;
+}
+
+std::string ServerProcess::stdout_so_far() {
+    // Nonblocking: a forking server's children may still hold the pipe open.
+    for (;;) {
+        pollfd p{stdout_.get(), POLLIN, 0};
+        if (::poll(&p, 1, 0) <= 0) break;
+        char chunk[4096];
+        ssize_t n = ::read(stdout_.get(), chunk, sizeof chunk);
+        if (n <= 0) break;
+        stdout_buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
+    return stdout_buffer_;
+}
+
+std::string ServerProcess::stderr_text() const {
+    std::ifstream in(stderr_path_, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+std::string describe_wait_status(int status) {
+    if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status))
+        return "killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+               ::strsignal(WTERMSIG(status)) + ")";
+    return "wait status " + std::to_string(status);
+}
+
+std::string sanitizer_report(const std::string& text) {
+    static constexpr std::array markers = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                           "runtime error:", "ThreadSanitizer"};
+    std::size_t first = std::string::npos;
+    for (const char* marker : markers)
+        first = std::min(first, text.find(marker));
+    if (first == std::string::npos) return {};
+    std::size_t line_start = text.rfind('\n', first);
+    return text.substr(line_start == std::string::npos ? 0 : line_start + 1, 4000);
+}
+
+}  // namespace conformance

@@ -1,0 +1,197 @@
+#include "suite.hpp"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+namespace conformance {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void write_file(const fs::path& path, const std::string& content) {
+    std::ofstream out(path, std::ios::binary);
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    if (!out) throw ConformanceError("cannot write " + path.string());
+}
+
+// splitmix64: a tiny, good-enough generator for bytes that do not compress
+// and that no off-by-one could reproduce by accident.
+std::string pseudo_random_bytes(std::size_t size, std::uint64_t seed) {
+    std::string bytes(size, '\0');
+    std::uint64_t state = seed;
+    for (std::size_t i = 0; i < size; i += 8) {
+        state += 0x9e3779b97f4a7c15ULL;
+        std::uint64_t z = state;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        z ^= z >> 31;
+        std::memcpy(bytes.data() + i, &z, std::min<std::size_t>(8, size - i));
+    }
+    return bytes;
+}
+
+DocumentRoot make_document_root() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/iolab-conformance-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) throw ConformanceError("mkdtemp " + pattern);
+
+    DocumentRoot d;
+    d.base = pattern;
+    d.root = d.base + "/root";
+    d.index_html = "<!doctype html>\n<title>iolab conformance</title>\n<p>the index</p>\n";
+    d.hello_txt = "hello, world\n";
+    d.secret = "IOLAB-SECRET-" + std::to_string(::getpid()) + "-" +
+               std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "\n";
+
+    fs::create_directory(d.root);
+    write_file(d.base + "/secret.txt", d.secret);
+    write_file(d.root + "/index.html", d.index_html);
+    write_file(d.root + "/hello.txt", d.hello_txt);
+    write_file(d.root + "/empty.txt", "");
+    write_file(d.root + "/with space.txt", "a name with a space\n");
+    write_file(d.root + "/big.bin", big_file());
+    fs::create_directory(d.root + "/subdir");
+    write_file(d.root + "/subdir/inner.txt", "inside a subdirectory\n");
+    if (::mkfifo((d.root + "/fifo").c_str(), 0644) < 0) throw ConformanceError("mkfifo");
+    write_file(d.root + "/unreadable.txt", "mode 000\n");
+    fs::permissions(d.root + "/unreadable.txt", fs::perms::none);
+    fs::create_symlink("../secret.txt", d.root + "/escape_relative");
+    fs::create_symlink(d.base + "/secret.txt", d.root + "/escape_absolute");
+    fs::create_directory_symlink(d.base, d.root + "/escape_directory");
+    return d;
+}
+
+// The end of a server's stderr: enough to show a crash, never a flood.
+std::string tail(const std::string& text, std::size_t bytes = 4000) {
+    return text.size() > bytes ? "..." + text.substr(text.size() - bytes) : text;
+}
+
+std::unique_ptr<DocumentRoot> the_root;
+std::unique_ptr<ServerProcess> shared_server;
+std::string last_test_on_shared_server;  // who to suspect when it is found dead
+std::string broken_server;               // why a freshly started server failed its health check
+
+std::unique_ptr<ServerProcess> start_server() {
+    return std::make_unique<ServerProcess>(options().server, document_root().root,
+                                           options().server_args, new_stderr_path());
+}
+
+// Empty when the server is alive, clean and answering; otherwise what is wrong.
+std::string health_problem(ServerProcess& s) {
+    if (std::optional<int> status = s.wait_for_exit(std::chrono::milliseconds(0)))
+        return "died (" + describe_wait_status(*status) + ")";
+    if (std::string report = sanitizer_report(s.stderr_text()); !report.empty())
+        return "reported a sanitizer error";
+    try {
+        Connection probe = s.connect();
+        if (std::string reply = line_exchange(probe, "ECHO health check");
+            reply != "health check\n")
+            return "answered a health-check ECHO with " + printable(reply);
+    } catch (const ConformanceError& e) {
+        return std::string("stopped answering: ") + e.what();
+    }
+    return {};
+}
+
+}  // namespace
+
+SuiteOptions& options() {
+    static SuiteOptions o;
+    return o;
+}
+
+const std::string& big_file() {
+    static const std::string bytes = pseudo_random_bytes(big_file_size, 20240917);
+    return bytes;
+}
+
+const DocumentRoot& document_root() {
+    if (!the_root) the_root = std::make_unique<DocumentRoot>(make_document_root());
+    return *the_root;
+}
+
+std::string new_stderr_path() {
+    static int count = 0;
+    return document_root().base + "/server-" + std::to_string(++count) + ".stderr";
+}
+
+ServerProcess& server() {
+    // Checked once per test case (not at every call: a test case holding a
+    // connection would block a serial server's health check).
+    std::string current_test = Catch::getResultCapture().getCurrentTestName();
+    if (shared_server && current_test != last_test_on_shared_server) {
+        if (std::string problem = health_problem(*shared_server); !problem.empty()) {
+            std::string stderr_tail = tail(shared_server->stderr_text());
+            shared_server.reset();
+            FAIL_CHECK("the shared server " << problem << " after test case \""
+                                            << last_test_on_shared_server
+                                            << "\"; its stderr ends with:\n"
+                                            << stderr_tail << "\n(a fresh server takes over)");
+        }
+    }
+    if (!shared_server) {
+        // A server that fails even when fresh would fail every test case
+        // after a 10 s timeout each: say so once, then fail fast.
+        if (!broken_server.empty())
+            FAIL("not starting the server again: a fresh one " << broken_server);
+        try {
+            shared_server = start_server();
+        } catch (const ConformanceError& e) {
+            broken_server = std::string("failed to start: ") + e.what();
+            throw;
+        }
+        if (std::string problem = health_problem(*shared_server); !problem.empty()) {
+            broken_server = problem + "; stderr ends with:\n" + tail(shared_server->stderr_text());
+            shared_server.reset();
+            FAIL("a freshly started server " << broken_server);
+        }
+    }
+    last_test_on_shared_server = current_test;
+    return *shared_server;
+}
+
+int finish_shared_server() {
+    if (!shared_server) return 0;
+    ServerProcess& s = *shared_server;
+    s.send_signal(SIGTERM);
+    std::optional<int> status = s.wait_for_exit(io_timeout);
+    std::string report = sanitizer_report(s.stderr_text());
+    int problems = 0;
+    if (!report.empty()) {
+        std::cerr << "conformance: the shared server reported a sanitizer error (last test case \""
+                  << last_test_on_shared_server << "\"):\n"
+                  << report << "\n";
+        problems = 1;
+    } else if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+        std::cerr
+            << "conformance: the shared server did not exit 0 on SIGTERM at the end of the run ("
+            << (status ? describe_wait_status(*status) : "still running after 10 s")
+            << "); stderr ends with:\n"
+            << tail(s.stderr_text()) << "\n";
+        problems = 1;
+    }
+    shared_server.reset();
+    return problems;
+}
+
+void remove_document_root() {
+    if (!the_root) return;
+    std::error_code ignored;
+    fs::remove_all(the_root->base, ignored);
+    the_root.reset();
+}
+
+}  // namespace conformance
