@@ -77,6 +77,10 @@ bool stop_requested() {
     return g_stop.load();
 }
 
+void request_stop() {
+    on_stop_signal(SIGTERM);
+}
+
 WakeOnStop::WakeOnStop(int socket) {
     for (int i = 0; i < wake_slots && slot_ < 0; ++i) {
         int free = -1;

@@ -30,6 +30,11 @@ Stats& stats();
 void install_signal_handlers();
 void shut_down_on_stop(int listen_fd);  // -1: forget it (a forked child)
 bool stop_requested();
+// Does from ordinary code what SIGINT/SIGTERM do: stop_requested() turns
+// true, and the listener and every socket guarded by a WakeOnStop are shut
+// down. For a server that must stop on an error path with threads blocked
+// on clients (stage03's pool).
+void request_stop();
 
 // While it lives, a stop (SIGINT/SIGTERM) shuts `socket` down, which wakes a
 // thread blocked in read() or write() on it: read() returns 0, write() fails.

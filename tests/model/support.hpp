@@ -53,7 +53,8 @@ public:
             close(out[1]);
             std::vector<char*> argv{const_cast<char*>(binary.c_str())};
             args.insert(args.begin(), {"--port", "0"});
-            for (std::string& a : args) argv.push_back(a.data());
+            for (std::string& a : args)
+                argv.push_back(a.data());
             argv.push_back(nullptr);
             execv(binary.c_str(), argv.data());
             _exit(127);
@@ -136,7 +137,8 @@ inline bool send_all(int fd, std::string_view data) {
 }
 
 // Reads until `count` bytes arrived, EOF, or the timeout. Returns what arrived.
-inline std::string recv_exactly(int fd, std::size_t count, std::chrono::milliseconds timeout = 10s) {
+inline std::string recv_exactly(int fd, std::size_t count,
+                                std::chrono::milliseconds timeout = 10s) {
     std::string got;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     char buffer[64 * 1024];
@@ -194,7 +196,8 @@ struct Children {
 };
 inline Children children_of(pid_t pid) {
     Children result;
-    std::ifstream tasks("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+    std::ifstream tasks("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
+                        "/children");
     pid_t child;
     while (tasks >> child) {
         ++result.total;
@@ -239,6 +242,145 @@ inline double cpu_seconds(pid_t pid) {
         }
     }
     return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace model
+
+// Added for the stage02-04 model tests.
+namespace model {
+
+// Waits until `condition()` is true, checking every 20 ms for at most
+// `timeout`. Returns its last value: for things that settle (a child being
+// reaped, a descriptor being closed), never for timing a server.
+template <typename Condition>
+bool eventually(Condition condition, std::chrono::milliseconds timeout = 10s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) return condition();
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
+// The names (/proc/PID/task/TID/comm) of a process's threads.
+inline std::vector<std::string> thread_names(pid_t pid) {
+    std::vector<std::string> names;
+    std::string path = "/proc/" + std::to_string(pid) + "/task";
+    if (DIR* dir = opendir(path.c_str())) {
+        while (dirent* entry = readdir(dir)) {
+            if (entry->d_name[0] == '.') continue;
+            std::ifstream comm(path + "/" + entry->d_name + "/comm");
+            std::string name;
+            std::getline(comm, name);
+            names.push_back(name);
+        }
+        closedir(dir);
+    }
+    return names;
+}
+
+// The pids of a process's children (zombies included).
+inline std::vector<pid_t> child_pids(pid_t pid) {
+    std::vector<pid_t> pids;
+    std::ifstream tasks("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
+                        "/children");
+    pid_t child;
+    while (tasks >> child)
+        pids.push_back(child);
+    return pids;
+}
+
+}  // namespace model
+
+// ---- Helpers added for the multiplexing stages (05-07) ----------------------
+
+namespace model {
+
+// Lowers this process's soft open-file limit for its lifetime: a server
+// started meanwhile inherits it (fork + exec), so a test can run a server
+// out of descriptors without opening 20,000 sockets. Restores the old limit.
+class ScopedFdLimit {
+public:
+    explicit ScopedFdLimit(rlim_t soft) {
+        getrlimit(RLIMIT_NOFILE, &saved_);
+        rlimit lowered = saved_;
+        lowered.rlim_cur = soft;
+        setrlimit(RLIMIT_NOFILE, &lowered);
+    }
+    ~ScopedFdLimit() { setrlimit(RLIMIT_NOFILE, &saved_); }
+    ScopedFdLimit(const ScopedFdLimit&) = delete;
+    ScopedFdLimit& operator=(const ScopedFdLimit&) = delete;
+
+private:
+    rlimit saved_{};
+};
+
+// Opens up to `count` connections, one after the other; stops at the first
+// that fails, so the result may hold fewer.
+inline std::vector<iolab::Fd> connect_many(std::uint16_t port, std::size_t count) {
+    std::vector<iolab::Fd> clients;
+    clients.reserve(count);
+    while (clients.size() < count) {
+        iolab::Fd client = connect_to(port);
+        if (!client) break;
+        clients.push_back(std::move(client));
+    }
+    return clients;
+}
+
+// A loopback client whose receive buffer is shrunk to about `bytes` before
+// connecting: the server's replies back up after a few kilobytes.
+inline iolab::Fd connect_with_small_window(std::uint16_t port, int bytes = 4096) {
+    iolab::Fd s(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    setsockopt(s.get(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(s.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
+        return iolab::Fd();
+    return s;
+}
+
+// True if a read on `fd` would not block within `timeout` (data, EOF or an error).
+inline bool readable_within(int fd, std::chrono::milliseconds timeout) {
+    pollfd p{fd, POLLIN, 0};
+    return poll(&p, 1, static_cast<int>(timeout.count())) > 0;
+}
+
+// Everything the peer sends until it closes (or the timeout, or `limit` bytes).
+inline std::string recv_until_eof(int fd, std::chrono::milliseconds timeout = 20s,
+                                  std::size_t limit = std::size_t{1} << 30) {
+    std::string got;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    char buffer[64 * 1024];
+    while (got.size() < limit) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd p{fd, POLLIN, 0};
+        if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+        ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+        if (n <= 0) break;
+        got.append(buffer, static_cast<std::size_t>(n));
+    }
+    return got;
+}
+
+// CPU seconds `pid` uses while this thread sleeps for `interval`: an idle
+// event loop uses ~0, one that spins uses ~interval.
+inline double cpu_used_during(pid_t pid, std::chrono::milliseconds interval) {
+    double before = cpu_seconds(pid);
+    std::this_thread::sleep_for(interval);
+    return cpu_seconds(pid) - before;
+}
+
+// Resident memory of a process in KiB (VmRSS in /proc/PID/status), or -1.
+inline long rss_kib(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
+    return -1;
 }
 
 }  // namespace model

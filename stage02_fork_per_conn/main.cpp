@@ -1,0 +1,159 @@
+// stage02_fork_per_conn: a process per connection.
+//
+// The parent only accepts. For every client it fork()s a child, and the child
+// serves that one client with the very same blocking serve() as stage01,
+// then exits. While one child waits on its client, the others (and the
+// parent) carry on: the kernel's scheduler does the multiplexing for us. In
+// the notes' kettle picture: one person per kettle, each standing and
+// watching their own.
+//
+// fork() copies the parent: its memory (lazily, copy-on-write) and its table
+// of descriptors, so the child holds the client socket *and* the listener,
+// and so does the parent. Each closes the copy it does not need. A child
+// that exits stays a zombie until its parent collects its exit status with
+// waitpid(): the SIGCHLD handler below does that.
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+#include "cli.hpp"
+#include "log.hpp"
+#include "net.hpp"
+#include "outbox.hpp"
+#include "protocol.hpp"
+#include "server.hpp"
+
+namespace {
+
+// Serves one client until it leaves, says QUIT, or the server is stopping.
+void serve(iolab::Fd client, const iolab::DocRoot& root) {
+    iolab::WakeOnStop wake(client.get());  // a stop must not wait for this client to speak
+    iolab::Session session(root);
+    iolab::Outbox outbox;
+    char buffer[16 * 1024];
+    for (;;) {
+        // Answer every complete request already received, in order. On a
+        // blocking socket flush() returns only when all is written (ok) or
+        // the client is gone.
+        while (std::optional<iolab::Response> response = session.next_response()) {
+            outbox.push(std::move(*response));
+            if (outbox.flush(client.get()) != iolab::Io::ok) return;
+        }
+        if (session.finished()) break;
+
+        // Block until the client sends more, closes, or resets.
+        iolab::IoResult got = iolab::read_some(client.get(), buffer);
+        if (got.status == iolab::Io::eof)
+            session.feed_eof();
+        else if (got.status == iolab::Io::ok)
+            session.feed({buffer, got.bytes});
+        else
+            return;  // reset, or interrupted by SIGTERM
+    }
+    iolab::close_gently(std::move(client));
+}
+
+// The children still running, so that a stop can be passed on to each of
+// them by pid (kill(0, ...) would also hit whoever shares our process group).
+// The SIGCHLD handler reaps children and marks their entries 0; main()
+// changes the vector only while the signals are blocked, so the two never overlap.
+std::vector<pid_t> children;
+
+// SIGCHLD: collect every child that has exited, so none stays a zombie. One
+// signal may stand for several exits (signals do not queue), hence the loop.
+void reap_children(int) {
+    int saved_errno = errno;  // we may have interrupted code about to read errno
+    pid_t pid;
+    while ((pid = ::waitpid(-1, nullptr, WNOHANG)) > 0)
+        std::replace(children.begin(), children.end(), pid, 0);
+    errno = saved_errno;
+}
+
+// Blocks (SIG_BLOCK) or unblocks (SIG_UNBLOCK) SIGCHLD, SIGINT and SIGTERM:
+// a blocked signal waits, pending, until it is unblocked.
+void block_signals(int how) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    ::sigprocmask(how, &set, nullptr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    iolab::ServerOptions options;
+    iolab::CommandLine cli("stage02_fork_per_conn",
+                           "A process per connection: fork() after accept(), SIGCHLD reaping.",
+                           9002);
+    if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
+
+    try {
+        iolab::DocRoot root(options.root);
+        iolab::Fd listener = iolab::listen_tcp(options.host, options.port);
+        iolab::install_signal_handlers();
+        iolab::shut_down_on_stop(listener.get());
+        struct sigaction on_child {};
+        on_child.sa_handler = reap_children;
+        sigemptyset(&on_child.sa_mask);
+        on_child.sa_flags = SA_RESTART | SA_NOCLDSTOP;  // an accept() it interrupts goes on
+        if (::sigaction(SIGCHLD, &on_child, nullptr) < 0)
+            throw std::system_error(errno, std::system_category(), "sigaction(SIGCHLD)");
+        iolab::announce_listening(options, listener.get());
+
+        while (!iolab::stop_requested()) {
+            // Blocks until a client connects. Returns no socket when we are
+            // stopping, or when the client was refused for lack of descriptors.
+            iolab::Accepted accepted = iolab::accept_connection(listener.get());
+            if (!accepted.socket) continue;
+
+            block_signals(SIG_BLOCK);
+            pid_t pid = ::fork();
+            if (pid == 0) {
+                // The child. Forget the listener before a stop can run the
+                // handler (signals are still blocked): shutdown() acts on
+                // the socket itself, which we share with the parent, and
+                // would stop its accept() too. On a stop, serve()'s
+                // WakeOnStop shuts down our client instead.
+                iolab::shut_down_on_stop(-1);
+                listener.reset();  // our copy of the listener
+                block_signals(SIG_UNBLOCK);
+                // Serve, then leave without the parent's exit-time code
+                // (_exit: no atexit handlers, no second flush of stdio buffers).
+                serve(std::move(accepted.socket), root);
+                ::_exit(0);
+            }
+            if (pid < 0) {
+                iolab::log_warn("fork failed: ", std::system_category().message(errno));
+                iolab::refuse_busy(std::move(accepted.socket));
+            } else {
+                std::erase(children, 0);
+                children.push_back(pid);
+            }
+            block_signals(SIG_UNBLOCK);
+            // The parent's copy of the client socket closes here, as
+            // `accepted` goes out of scope: only the child holds it now.
+        }
+
+        // Stopping: pass SIGTERM on to every child, then wait for them all.
+        // With SIGCHLD blocked no pid in the list can be reaped (and reused
+        // by another process) before we signal it.
+        block_signals(SIG_BLOCK);
+        for (pid_t child : children)
+            if (child > 0) ::kill(child, SIGTERM);
+        while (::waitpid(-1, nullptr, 0) > 0) {
+        }
+        iolab::print_summary("stage02_fork_per_conn");
+        return 0;
+    } catch (const std::exception& error) {
+        iolab::log_error(error.what());
+        return 1;
+    }
+}

@@ -1,0 +1,193 @@
+// stage03_thread_pool: a fixed pool of threads, fed by a bounded queue.
+//
+// Threads are started once, at startup: --threads of them. The main thread
+// only accepts, and puts each accepted socket into a queue; a free worker
+// takes it out and serves that client to the end with the very same blocking
+// serve() as stage01. So at most --threads clients are served at once, and
+// at most --queue more wait for a worker; the acceptor never waits on a full
+// queue: a newcomer beyond it is answered `ERR 503 busy` and closed. In the
+// notes' kettle picture: a fixed crew of people, each watching one kettle,
+// and a numbered row of kettles waiting for someone to be free.
+//
+// Threads share one address space and one descriptor table (one mm_struct,
+// one files_struct): nothing is copied as fork() did, creating one is about
+// four times cheaper, and switching between them keeps the TLB. The price is
+// that everything the workers share (the queue) needs a lock.
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "cli.hpp"
+#include "log.hpp"
+#include "net.hpp"
+#include "outbox.hpp"
+#include "protocol.hpp"
+#include "server.hpp"
+
+namespace {
+
+// Serves one client until it leaves, says QUIT, or the server is stopping.
+void serve(iolab::Fd client, const iolab::DocRoot& root) {
+    iolab::WakeOnStop wake(client.get());  // a stop must not wait for this client to speak
+    iolab::Session session(root);
+    iolab::Outbox outbox;
+    char buffer[16 * 1024];
+    for (;;) {
+        // Answer every complete request already received, in order. On a
+        // blocking socket flush() returns only when all is written (ok) or
+        // the client is gone.
+        while (std::optional<iolab::Response> response = session.next_response()) {
+            outbox.push(std::move(*response));
+            if (outbox.flush(client.get()) != iolab::Io::ok) return;
+        }
+        if (session.finished()) break;
+
+        // Block until the client sends more, closes, or resets.
+        iolab::IoResult got = iolab::read_some(client.get(), buffer);
+        if (got.status == iolab::Io::eof)
+            session.feed_eof();
+        else if (got.status == iolab::Io::ok)
+            session.feed({buffer, got.bytes});
+        else
+            return;  // reset, or interrupted by SIGTERM
+    }
+    iolab::close_gently(std::move(client));
+}
+
+// The workers and the queue of accepted sockets waiting for them. One mutex
+// guards the queue and the counts.
+class WorkerPool {
+public:
+    WorkerPool(int threads, std::size_t queue_capacity, const iolab::DocRoot& root)
+        : idle_(static_cast<std::size_t>(threads)), capacity_(queue_capacity), root_(root) {
+        try {
+            for (int i = 0; i < threads; ++i)
+                workers_.emplace_back([this] { work(); });
+        } catch (...) {
+            stop();  // could not start them all: join those that did start
+            throw;
+        }
+    }
+    ~WorkerPool() { stop(); }
+
+    // Queues an accepted socket for the next free worker. Never blocks: when
+    // `capacity` clients already wait for a worker (beyond those an idle
+    // worker is about to take), it returns false and the socket stays with
+    // the caller.
+    bool try_push(iolab::Fd& socket) {
+        {
+            std::lock_guard lock(mutex_);
+            if (queue_.size() >= capacity_ + idle_) return false;
+            queue_.push_back(std::move(socket));
+        }
+        ready_.notify_one();  // wake one worker waiting in work()
+        return true;
+    }
+
+    // Wakes every worker and joins them. A worker blocked in read() or
+    // write() on a client is woken by the shutdown() of its socket (guarded
+    // by serve()'s WakeOnStop): the SIGTERM handler has done it already, and
+    // request_stop() does it here on an error path. read() then returns 0,
+    // write() fails. The sockets still queued are closed unserved.
+    void stop() {
+        iolab::request_stop();
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+            queue_.clear();
+        }
+        ready_.notify_all();
+        for (std::thread& worker : workers_)
+            if (worker.joinable()) worker.join();
+    }
+
+private:
+    void work() {
+        ::pthread_setname_np(::pthread_self(), "worker");  // as ps -L and top -H show it
+        for (;;) {
+            iolab::Fd client;
+            {
+                // Sleep until a socket is queued or we are stopping. The
+                // predicate is checked under the lock, so no wake-up is lost.
+                std::unique_lock lock(mutex_);
+                ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+                if (stopping_) return;
+                client = std::move(queue_.front());
+                queue_.pop_front();
+                --idle_;
+            }
+            serve(std::move(client), root_);
+            std::lock_guard lock(mutex_);
+            ++idle_;
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable ready_;  // a socket was queued, or we are stopping
+    std::deque<iolab::Fd> queue_;    // accepted, waiting for a worker
+    std::size_t idle_;               // workers not serving anyone
+    bool stopping_ = false;
+    const std::size_t capacity_;
+    const iolab::DocRoot& root_;
+    std::vector<std::thread> workers_;  // last: started once the rest exists
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    iolab::ServerOptions options;
+    iolab::CommandLine cli("stage03_thread_pool",
+                           "A fixed pool of worker threads fed by a bounded queue of sockets.",
+                           9003);
+    int threads = 16;
+    int queue_capacity = 64;
+    // At most 1024: serve()'s WakeOnStop can guard that many sockets at once.
+    cli.add_flag("--threads", "worker threads: clients served at once (default 16)", threads, 1,
+                 1024);
+    cli.add_flag("--queue",
+                 "accepted clients that may wait for a worker; more get ERR 503 busy (default 64)",
+                 queue_capacity, 1, 65536);
+    if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
+
+    try {
+        iolab::DocRoot root(options.root);
+        iolab::Fd listener = iolab::listen_tcp(options.host, options.port);
+        iolab::install_signal_handlers();
+        iolab::shut_down_on_stop(listener.get());
+
+        // A signal goes to any thread that does not block it. Block SIGINT
+        // and SIGTERM while the workers start (a new thread inherits the
+        // mask), then unblock them here: only the main thread, the one in
+        // accept(), hears a stop.
+        sigset_t stop_signals;
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGINT);
+        sigaddset(&stop_signals, SIGTERM);
+        ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+        WorkerPool pool(threads, static_cast<std::size_t>(queue_capacity), root);
+        ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
+        iolab::announce_listening(options, listener.get());
+
+        while (!iolab::stop_requested()) {
+            // Blocks until a client connects. Returns no socket when we are
+            // stopping, or when the client was refused for lack of descriptors.
+            iolab::Accepted accepted = iolab::accept_connection(listener.get());
+            if (accepted.socket && !pool.try_push(accepted.socket))
+                iolab::refuse_busy(std::move(accepted.socket));  // the queue is full
+        }
+        pool.stop();
+        iolab::print_summary("stage03_thread_pool");
+        return 0;
+    } catch (const std::exception& error) {
+        iolab::log_error(error.what());
+        return 1;
+    }
+}

@@ -1,0 +1,116 @@
+// stage04_nonblocking_poll: one thread, nonblocking sockets, busy polling.
+//
+// Every socket is put in O_NONBLOCK mode, so no call ever waits: a read()
+// with nothing to read, a write() into a full socket buffer and an accept()
+// with nobody in the backlog all fail at once with EAGAIN ("not yet"). One
+// thread loops forever over the listener and every connection, trying each
+// in turn. Many clients are served by one thread, and none can hold up the
+// others. In the notes' kettle picture: you no longer stand by one kettle,
+// you walk round all of them lifting every lid, again and again, even when
+// none is anywhere near boiling. The walk never stops, so an idle server
+// burns a whole core; stage05 learns to sleep until something is ready.
+//
+// A Connection (common/connection.hpp) keeps one client's state between
+// visits: the bytes received but not yet parsed, and the replies not yet
+// written (a short write is resumed exactly where it stopped).
+//
+// Stages 04 to 07 share this file's shape; only the waiting differs:
+//   run()         tries the listener and every connection, round after round
+//   accept_all()  takes every client waiting in the backlog
+//   serve()       lets one Connection do all it can without blocking
+
+#include <cerrno>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "cli.hpp"
+#include "connection.hpp"
+#include "log.hpp"
+#include "net.hpp"
+#include "server.hpp"
+
+namespace {
+
+class Server {
+public:
+    Server(int listener, const iolab::DocRoot& root);
+    void run();  // serves until SIGINT or SIGTERM
+
+private:
+    void accept_all();
+    void serve(int fd);
+
+    int listener_;
+    const iolab::DocRoot& root_;
+    std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+};
+
+Server::Server(int listener, const iolab::DocRoot& root) : listener_(listener), root_(root) {}
+
+void Server::run() {
+    while (!iolab::stop_requested()) {
+        // No waiting anywhere: try the listener, then every connection, ready
+        // or not, then start again at once. Each try that finds nothing to
+        // do is still a system call that returns EAGAIN.
+        accept_all();
+        for (auto next = connections_.begin(); next != connections_.end();) {
+            int fd = next->first;
+            ++next;  // serve() may erase this entry: step past it first
+            serve(fd);
+        }
+    }
+}
+
+// Accepts every connection waiting in the backlog. The listener is
+// nonblocking, so accept() says EAGAIN instead of waiting when none is left.
+void Server::accept_all() {
+    for (;;) {
+        iolab::Accepted accepted = iolab::accept_connection(listener_);
+        // Out of descriptors: accept_connection() has already answered that
+        // newcomer `ERR 503 busy` and closed it. Go on with the next one.
+        if (accepted.error == EMFILE || accepted.error == ENFILE) continue;
+        if (!accepted.socket) return;  // EAGAIN: the backlog is empty (EINVAL: stopping)
+        int fd = accepted.socket.get();
+        // On Linux an accepted socket does not inherit O_NONBLOCK from the
+        // listener (accept(2), NOTES): set it on each one.
+        iolab::set_nonblocking(fd);
+        connections_.emplace(
+            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_));
+    }
+}
+
+// Lets one connection read, parse and write all it can without blocking:
+// advance() returns at the first EAGAIN. What it would like to wait for
+// next is ignored: we do not wait, we come back in a few microseconds anyway.
+void Server::serve(int fd) {
+    auto found = connections_.find(fd);
+    if (found->second->advance() == iolab::Interest::close)
+        connections_.erase(found);  // destroys the Connection: closes the socket
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    iolab::ServerOptions options;
+    iolab::CommandLine cli("stage04_nonblocking_poll",
+                           "One thread busy-polling nonblocking sockets (EAGAIN: not yet).", 9004);
+    if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
+
+    try {
+        iolab::DocRoot root(options.root);
+        iolab::Fd listener = iolab::listen_tcp(options.host, options.port);
+        iolab::set_nonblocking(listener.get());  // accept() returns EAGAIN instead of waiting
+        iolab::install_signal_handlers();
+        iolab::shut_down_on_stop(listener.get());
+        iolab::announce_listening(options, listener.get());
+
+        Server server(listener.get(), root);
+        server.run();
+        iolab::print_summary("stage04_nonblocking_poll");
+        return 0;
+    } catch (const std::exception& error) {
+        iolab::log_error(error.what());
+        return 1;
+    }
+}
