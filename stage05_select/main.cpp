@@ -1,0 +1,185 @@
+// stage05_select: one thread, many clients, waiting in select().
+//
+// The model is I/O multiplexing. Every socket is nonblocking, as in stage04,
+// but instead of spinning over all of them the thread sleeps in one select()
+// call that names every descriptor it cares about, and the kernel wakes it
+// when at least one of them is ready. In the notes' kettle picture: a whole
+// row of kettles and a bell that rings when any of them boils; you still
+// walk along the row to find out which one it was.
+//
+// What select() costs: the interest is a bitmap (fd_set) that the call
+// overwrites with its answer, so a copy goes in and comes back every round;
+// the kernel tests every bit below maxfd + 1, and so do we afterwards (two
+// O(n) scans per round, however few descriptors are ready); and the bitmap
+// has room for descriptors 0 to FD_SETSIZE - 1 (1024) only.
+//
+// Stages 04 to 07 share this file's shape; only the waiting differs:
+//   run()              waits, then hands each ready descriptor to accept_all() or serve()
+//   accept_all()       takes every client waiting in the backlog
+//   serve()            lets one Connection do all it can, then passes on what it waits for
+//   watch(), unwatch() the only code that tells the kernel what to wait for
+
+#include <sys/select.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <system_error>
+#include <vector>
+
+#include "cli.hpp"
+#include "connection.hpp"
+#include "log.hpp"
+#include "net.hpp"
+#include "server.hpp"
+
+namespace {
+
+bool wants_read(iolab::Interest interest) {
+    return interest == iolab::Interest::read || interest == iolab::Interest::read_write;
+}
+
+bool wants_write(iolab::Interest interest) {
+    return interest == iolab::Interest::write || interest == iolab::Interest::read_write;
+}
+
+class Server {
+public:
+    Server(int listener, const iolab::DocRoot& root);
+    void run();  // serves until SIGINT or SIGTERM
+
+private:
+    void accept_all();
+    void serve(int fd);
+    void watch(int fd, iolab::Interest interest);
+    void unwatch(int fd);
+    void close_connection(int fd);
+
+    int listener_;
+    const iolab::DocRoot& root_;
+    std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    // Connections closed during this round, destroyed when it ends: until
+    // then their descriptor numbers stay taken, so no new connection can get
+    // a number that this round's results may still mention.
+    std::vector<std::unique_ptr<iolab::Connection>> closed_;
+    // What select() watches: one bit per descriptor number, for reading and for writing.
+    fd_set want_read_;
+    fd_set want_write_;
+};
+
+Server::Server(int listener, const iolab::DocRoot& root) : listener_(listener), root_(root) {
+    if (listener_ >= FD_SETSIZE) throw std::runtime_error("listener descriptor past FD_SETSIZE");
+    FD_ZERO(&want_read_);
+    FD_ZERO(&want_write_);
+    watch(listener_, iolab::Interest::read);
+}
+
+void Server::run() {
+    while (!iolab::stop_requested()) {
+        // select() overwrites the sets it is given with its answer: hand it copies.
+        fd_set readable = want_read_;
+        fd_set writable = want_write_;
+        int max_fd =
+            connections_.empty() ? listener_ : std::max(listener_, connections_.rbegin()->first);
+        int ready = ::select(max_fd + 1, &readable, &writable, nullptr, nullptr);
+        if (ready < 0) {
+            if (errno == EINTR) continue;  // a signal: the loop condition sees the stop
+            throw std::system_error(errno, std::system_category(), "select");
+        }
+        // The O(n) scan: test every descriptor number to find the few that are ready.
+        for (int fd = 0; fd <= max_fd; ++fd) {
+            if (!FD_ISSET(fd, &readable) && !FD_ISSET(fd, &writable)) continue;
+            if (fd == listener_)
+                accept_all();
+            else
+                serve(fd);
+        }
+        closed_.clear();
+    }
+}
+
+// Accepts every connection waiting in the backlog. The listener is
+// nonblocking, so accept() says EAGAIN instead of waiting when none is left.
+void Server::accept_all() {
+    for (;;) {
+        iolab::Accepted accepted = iolab::accept_connection(listener_);
+        // Out of descriptors: accept_connection() has already answered that
+        // newcomer `ERR 503 busy` and closed it. Go on with the next one.
+        if (accepted.error == EMFILE || accepted.error == ENFILE) continue;
+        if (!accepted.socket) return;  // EAGAIN: the backlog is empty (EINVAL: stopping)
+        int fd = accepted.socket.get();
+        if (fd >= FD_SETSIZE) {
+            // FD_SET() on this number would write past the end of the fd_set.
+            iolab::refuse_busy(std::move(accepted.socket));
+            continue;
+        }
+        // On Linux an accepted socket does not inherit O_NONBLOCK from the
+        // listener (accept(2), NOTES): set it on each one.
+        iolab::set_nonblocking(fd);
+        connections_.emplace(
+            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_));
+        watch(fd, iolab::Interest::read);
+    }
+}
+
+// Lets one connection read, parse and write all it can without blocking,
+// then turns the answer into what the loop waits for on its behalf.
+void Server::serve(int fd) {
+    auto found = connections_.find(fd);
+    if (found == connections_.end()) return;  // closed earlier in this round
+    iolab::Interest interest = found->second->advance();
+    if (interest == iolab::Interest::close)
+        close_connection(fd);
+    else
+        watch(fd, interest);
+}
+
+// Readable unless the connection is throttled (its replies are not being
+// read: Interest::write); writable only while replies are waiting.
+void Server::watch(int fd, iolab::Interest interest) {
+    FD_CLR(fd, &want_read_);
+    FD_CLR(fd, &want_write_);
+    if (wants_read(interest)) FD_SET(fd, &want_read_);
+    if (wants_write(interest)) FD_SET(fd, &want_write_);
+}
+
+void Server::unwatch(int fd) {
+    FD_CLR(fd, &want_read_);
+    FD_CLR(fd, &want_write_);
+}
+
+void Server::close_connection(int fd) {
+    unwatch(fd);
+    auto found = connections_.find(fd);
+    closed_.push_back(std::move(found->second));
+    connections_.erase(found);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    iolab::ServerOptions options;
+    iolab::CommandLine cli("stage05_select",
+                           "One thread multiplexing nonblocking sockets with select().", 9005);
+    if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
+
+    try {
+        iolab::DocRoot root(options.root);
+        iolab::Fd listener = iolab::listen_tcp(options.host, options.port);
+        iolab::set_nonblocking(listener.get());  // accept() returns EAGAIN instead of waiting
+        iolab::install_signal_handlers();
+        iolab::shut_down_on_stop(listener.get());
+        iolab::announce_listening(options, listener.get());
+
+        Server server(listener.get(), root);
+        server.run();
+        iolab::print_summary("stage05_select");
+        return 0;
+    } catch (const std::exception& error) {
+        iolab::log_error(error.what());
+        return 1;
+    }
+}

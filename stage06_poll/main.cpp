@@ -1,0 +1,185 @@
+// stage06_poll: one thread, many clients, waiting in poll().
+//
+// The model is the same I/O multiplexing as stage05: nonblocking sockets, one
+// thread asleep in one call that wakes when any watched descriptor is ready.
+// Only the way of naming the descriptors changes: an array of pollfd entries
+// {fd, events, revents} instead of bitmaps. The kernel writes its answer into
+// revents and leaves events alone, so the array is reused every round with
+// nothing to copy on our side, and any descriptor number fits, so there is
+// no FD_SETSIZE wall.
+//
+// What poll() still costs: the whole array goes into the kernel on every
+// call, the kernel checks every entry, and we walk every entry afterwards to
+// find the ready ones: O(n) per round in the number of connections, however
+// few of them are ready. In the kettle picture: no limit on the row's length
+// any more, but still a walk along all of it every time the bell rings.
+//
+// Stages 04 to 07 share this file's shape; only the waiting differs:
+//   run()              waits, then hands each ready descriptor to accept_all() or serve()
+//   accept_all()       takes every client waiting in the backlog
+//   serve()            lets one Connection do all it can, then passes on what it waits for
+//   watch(), unwatch() the only code that tells the kernel what to wait for
+
+#include <poll.h>
+
+#include <cerrno>
+#include <map>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+#include "cli.hpp"
+#include "connection.hpp"
+#include "log.hpp"
+#include "net.hpp"
+#include "server.hpp"
+
+namespace {
+
+bool wants_read(iolab::Interest interest) {
+    return interest == iolab::Interest::read || interest == iolab::Interest::read_write;
+}
+
+bool wants_write(iolab::Interest interest) {
+    return interest == iolab::Interest::write || interest == iolab::Interest::read_write;
+}
+
+class Server {
+public:
+    Server(int listener, const iolab::DocRoot& root);
+    void run();  // serves until SIGINT or SIGTERM
+
+private:
+    void accept_all();
+    void serve(int fd);
+    void watch(int fd, iolab::Interest interest);
+    void unwatch(int fd);
+    void close_connection(int fd);
+
+    int listener_;
+    const iolab::DocRoot& root_;
+    std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    // Connections closed during this round, destroyed when it ends: until
+    // then their descriptor numbers stay taken, so no new connection can get
+    // a number that this round's results may still mention.
+    std::vector<std::unique_ptr<iolab::Connection>> closed_;
+    // What poll() watches: one entry per descriptor, and where each one's entry is.
+    std::vector<pollfd> watched_;
+    std::map<int, std::size_t> slot_;
+};
+
+Server::Server(int listener, const iolab::DocRoot& root) : listener_(listener), root_(root) {
+    watch(listener_, iolab::Interest::read);
+}
+
+void Server::run() {
+    while (!iolab::stop_requested()) {
+        // poll() writes its answer into each entry's revents and leaves events alone.
+        int ready = ::poll(watched_.data(), watched_.size(), -1);
+        if (ready < 0) {
+            if (errno == EINTR) continue;  // a signal: the loop condition sees the stop
+            throw std::system_error(errno, std::system_category(), "poll");
+        }
+        // The O(n) scan: walk every entry to find the few that are ready.
+        for (std::size_t i = 0; i < watched_.size();) {
+            int fd = watched_[i].fd;
+            if (watched_[i].revents != 0) {
+                if (fd == listener_)
+                    accept_all();
+                else
+                    serve(fd);
+            }
+            // If serve() closed this connection, unwatch() moved the last
+            // entry into slot i: look at slot i again rather than skip it.
+            if (i < watched_.size() && watched_[i].fd == fd) ++i;
+        }
+        closed_.clear();
+    }
+}
+
+// Accepts every connection waiting in the backlog. The listener is
+// nonblocking, so accept() says EAGAIN instead of waiting when none is left.
+void Server::accept_all() {
+    for (;;) {
+        iolab::Accepted accepted = iolab::accept_connection(listener_);
+        // Out of descriptors: accept_connection() has already answered that
+        // newcomer `ERR 503 busy` and closed it. Go on with the next one.
+        if (accepted.error == EMFILE || accepted.error == ENFILE) continue;
+        if (!accepted.socket) return;  // EAGAIN: the backlog is empty (EINVAL: stopping)
+        int fd = accepted.socket.get();
+        // On Linux an accepted socket does not inherit O_NONBLOCK from the
+        // listener (accept(2), NOTES): set it on each one.
+        iolab::set_nonblocking(fd);
+        connections_.emplace(
+            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_));
+        watch(fd, iolab::Interest::read);
+    }
+}
+
+// Lets one connection read, parse and write all it can without blocking,
+// then turns the answer into what the loop waits for on its behalf.
+void Server::serve(int fd) {
+    auto found = connections_.find(fd);
+    if (found == connections_.end()) return;  // closed earlier in this round
+    iolab::Interest interest = found->second->advance();
+    if (interest == iolab::Interest::close)
+        close_connection(fd);
+    else
+        watch(fd, interest);
+}
+
+// Readable unless the connection is throttled (its replies are not being
+// read: Interest::write); writable only while replies are waiting.
+void Server::watch(int fd, iolab::Interest interest) {
+    short events = 0;
+    if (wants_read(interest)) events |= POLLIN;
+    if (wants_write(interest)) events |= POLLOUT;
+    auto [found, added] = slot_.try_emplace(fd, watched_.size());
+    if (added) watched_.push_back(pollfd{fd, 0, 0});
+    watched_[found->second].events = events;
+}
+
+// Removes fd's entry in O(1) by moving the last entry into its slot; the
+// array stays dense, and run() visits the moved entry when it reaches the slot.
+void Server::unwatch(int fd) {
+    auto found = slot_.find(fd);
+    std::size_t slot = found->second;
+    slot_.erase(found);
+    watched_[slot] = watched_.back();
+    watched_.pop_back();
+    if (slot < watched_.size()) slot_[watched_[slot].fd] = slot;
+}
+
+void Server::close_connection(int fd) {
+    unwatch(fd);
+    auto found = connections_.find(fd);
+    closed_.push_back(std::move(found->second));
+    connections_.erase(found);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    iolab::ServerOptions options;
+    iolab::CommandLine cli("stage06_poll",
+                           "One thread multiplexing nonblocking sockets with poll().", 9006);
+    if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
+
+    try {
+        iolab::DocRoot root(options.root);
+        iolab::Fd listener = iolab::listen_tcp(options.host, options.port);
+        iolab::set_nonblocking(listener.get());  // accept() returns EAGAIN instead of waiting
+        iolab::install_signal_handlers();
+        iolab::shut_down_on_stop(listener.get());
+        iolab::announce_listening(options, listener.get());
+
+        Server server(listener.get(), root);
+        server.run();
+        iolab::print_summary("stage06_poll");
+        return 0;
+    } catch (const std::exception& error) {
+        iolab::log_error(error.what());
+        return 1;
+    }
+}

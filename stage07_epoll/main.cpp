@@ -1,0 +1,209 @@
+// stage07_epoll: one thread, many clients, waiting in epoll_wait().
+//
+// The model is the same I/O multiplexing as stages 05 and 06, but the
+// watched set now lives in the kernel. epoll_create1() makes an epoll
+// instance; epoll_ctl() adds, changes or removes one descriptor in its
+// interest list (a red-black tree) once, when that descriptor's interest
+// changes, not on every call. When a socket becomes ready, the kernel's
+// wake-up callback puts it on the instance's ready list, and epoll_wait()
+// copies out only that list. In the kettle picture: each kettle now has a
+// bell of its own wired to a board that lists the boiling ones; nobody walks
+// along the row any more. A round costs O(ready), not O(watched).
+//
+// --trigger picks how a ready descriptor is reported. Level-triggered (the
+// default, like select and poll): in every epoll_wait() as long as it is
+// ready. Edge-triggered (EPOLLET): once, when it becomes ready, so whoever
+// handles it must read or write until EAGAIN or wait forever. The notes'
+// parcel locker: level is the locker that keeps texting until you collect
+// the parcel; edge texts once, when the parcel arrives.
+//
+// Stages 04 to 07 share this file's shape; only the waiting differs:
+//   run()              waits, then hands each ready descriptor to accept_all() or serve()
+//   accept_all()       takes every client waiting in the backlog
+//   serve()            lets one Connection do all it can, then passes on what it waits for
+//   watch(), unwatch() the only code that tells the kernel what to wait for
+
+#include <sys/epoll.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "cli.hpp"
+#include "connection.hpp"
+#include "log.hpp"
+#include "net.hpp"
+#include "server.hpp"
+
+namespace {
+
+bool wants_read(iolab::Interest interest) {
+    return interest == iolab::Interest::read || interest == iolab::Interest::read_write;
+}
+
+bool wants_write(iolab::Interest interest) {
+    return interest == iolab::Interest::write || interest == iolab::Interest::read_write;
+}
+
+class Server {
+public:
+    Server(int listener, const iolab::DocRoot& root, bool edge_triggered);
+    void run();  // serves until SIGINT or SIGTERM
+
+private:
+    void accept_all();
+    void serve(int fd);
+    void watch(int fd, iolab::Interest interest);
+    void unwatch(int fd);
+    void close_connection(int fd);
+
+    int listener_;
+    const iolab::DocRoot& root_;
+    std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    // Connections closed during this round, destroyed when it ends: until
+    // then their descriptor numbers stay taken, so no new connection can get
+    // a number that this round's results may still mention.
+    std::vector<std::unique_ptr<iolab::Connection>> closed_;
+    // What epoll watches is kept in the kernel. We remember what we asked
+    // for each descriptor only to skip epoll_ctl() calls that change nothing.
+    iolab::Fd epoll_;
+    bool edge_triggered_;
+    std::map<int, std::uint32_t> registered_;
+};
+
+Server::Server(int listener, const iolab::DocRoot& root, bool edge_triggered)
+    : listener_(listener),
+      root_(root),
+      epoll_(::epoll_create1(EPOLL_CLOEXEC)),
+      edge_triggered_(edge_triggered) {
+    if (!epoll_) throw std::system_error(errno, std::system_category(), "epoll_create1");
+    watch(listener_, iolab::Interest::read);
+}
+
+void Server::run() {
+    std::vector<epoll_event> events(1024);
+    while (!iolab::stop_requested()) {
+        // epoll_wait() copies out the ready list only (up to 1024 entries;
+        // the rest stay on it for the next call).
+        int ready = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), -1);
+        if (ready < 0) {
+            if (errno == EINTR) continue;  // a signal: the loop condition sees the stop
+            throw std::system_error(errno, std::system_category(), "epoll_wait");
+        }
+        // No scan: every entry is a ready descriptor. EPOLLHUP, EPOLLERR and
+        // EPOLLRDHUP need no case of their own: advance() meets the EOF or
+        // the error in its read() or write() and answers Interest::close.
+        // An entry may name a connection closed earlier in this batch (here
+        // only by its own event, but a timeout sweep would close others),
+        // and accept() in this batch could have given its number to a
+        // newcomer, which would then get the stale event. closed_ keeps the
+        // old descriptor open until the batch ends: serve() just finds it gone.
+        for (int i = 0; i < ready; ++i) {
+            int fd = events[i].data.fd;
+            if (fd == listener_)
+                accept_all();
+            else
+                serve(fd);
+        }
+        closed_.clear();
+    }
+}
+
+// Accepts every connection waiting in the backlog. The listener is
+// nonblocking, so accept() says EAGAIN instead of waiting when none is left.
+void Server::accept_all() {
+    for (;;) {
+        iolab::Accepted accepted = iolab::accept_connection(listener_);
+        // Out of descriptors: accept_connection() has already answered that
+        // newcomer `ERR 503 busy` and closed it. Go on with the next one.
+        if (accepted.error == EMFILE || accepted.error == ENFILE) continue;
+        if (!accepted.socket) return;  // EAGAIN: the backlog is empty (EINVAL: stopping)
+        int fd = accepted.socket.get();
+        // On Linux an accepted socket does not inherit O_NONBLOCK from the
+        // listener (accept(2), NOTES): set it on each one.
+        iolab::set_nonblocking(fd);
+        connections_.emplace(
+            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_));
+        watch(fd, iolab::Interest::read);
+    }
+}
+
+// Lets one connection read, parse and write all it can without blocking,
+// then turns the answer into what the loop waits for on its behalf.
+void Server::serve(int fd) {
+    auto found = connections_.find(fd);
+    if (found == connections_.end()) return;  // closed earlier in this round
+    iolab::Interest interest = found->second->advance();
+    if (interest == iolab::Interest::close)
+        close_connection(fd);
+    else
+        watch(fd, interest);
+}
+
+// Level-triggered: readable unless the connection is throttled (its replies
+// are not being read: Interest::write); writable only while replies are
+// waiting. Anything more would be reported again and again: a busy loop.
+// Edge-triggered: one registration for everything, never changed. An edge
+// comes only when new bytes arrive or buffer space frees up, so watching
+// both directions costs few wake-ups, and advance() reads and writes until
+// EAGAIN, so it never leaves behind work whose edge has already passed.
+void Server::watch(int fd, iolab::Interest interest) {
+    std::uint32_t events = 0;
+    if (wants_read(interest)) events |= EPOLLIN | EPOLLRDHUP;
+    if (wants_write(interest)) events |= EPOLLOUT;
+    if (edge_triggered_) events = EPOLLIN | EPOLLRDHUP | EPOLLOUT | EPOLLET;
+    auto [found, added] = registered_.try_emplace(fd, events);
+    if (!added && found->second == events) return;  // unchanged: spare the system call
+    found->second = events;
+    epoll_event event{};
+    event.events = events;
+    event.data.fd = fd;
+    if (::epoll_ctl(epoll_.get(), added ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &event) < 0)
+        throw std::system_error(errno, std::system_category(), "epoll_ctl");
+}
+
+void Server::unwatch(int fd) {
+    registered_.erase(fd);
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
+
+void Server::close_connection(int fd) {
+    unwatch(fd);
+    auto found = connections_.find(fd);
+    closed_.push_back(std::move(found->second));
+    connections_.erase(found);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    iolab::ServerOptions options;
+    iolab::CommandLine cli("stage07_epoll",
+                           "One thread multiplexing nonblocking sockets with epoll.", 9007);
+    std::string trigger = "level";
+    cli.add_flag("--trigger", "how epoll_wait() reports a ready descriptor", trigger,
+                 {"level", "edge"});
+    if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
+
+    try {
+        iolab::DocRoot root(options.root);
+        iolab::Fd listener = iolab::listen_tcp(options.host, options.port);
+        iolab::set_nonblocking(listener.get());  // accept() returns EAGAIN instead of waiting
+        iolab::install_signal_handlers();
+        iolab::shut_down_on_stop(listener.get());
+        iolab::announce_listening(options, listener.get());
+
+        Server server(listener.get(), root, trigger == "edge");
+        server.run();
+        iolab::print_summary("stage07_epoll");
+        return 0;
+    } catch (const std::exception& error) {
+        iolab::log_error(error.what());
+        return 1;
+    }
+}

@@ -1,0 +1,20 @@
+// stage06_poll's model: no FD_SETSIZE wall; thousands of connections at once.
+#include "multiplexing.hpp"
+
+using namespace model;
+
+TEST_CASE("poll: 2000 concurrent connections are all served") {
+    check_many_concurrent({}, 2000);
+}
+
+TEST_CASE("poll: out of descriptors, newcomers are refused and nothing spins") {
+    check_out_of_descriptors({});
+}
+
+TEST_CASE("poll: clients that do not read are throttled, others still served") {
+    check_slow_readers({});
+}
+
+TEST_CASE("poll: pipelined requests then end-of-input are all answered") {
+    check_pipelined_then_eof({});
+}
