@@ -1,0 +1,128 @@
+// The four ways stage08 moves a file body into a socket (--copy).
+//
+// Each is a BodySender (common/outbox.hpp): called when the socket is
+// writable, it sends what it can of the response's file region and advances
+// r.file_offset / r.file_length by what went out. The Outbox calls it again
+// until the body is done, or waits for the next writable event on EAGAIN.
+//
+//   read      read() into a user buffer, then write(): 2 CPU copies (page cache
+//             -> user buffer -> socket buffer), 4 context switches per chunk.
+//             This is the Outbox's built-in path, the one stages 01-07 use.
+//   mmap      map the file, send() from the mapping: 1 CPU copy (page cache ->
+//             socket buffer), no user buffer to fill.
+//   sendfile  sendfile(): the kernel hands page-cache pages to the socket
+//             itself: 2 context switches per call, and with a scatter-gather
+//             NIC no CPU copy at all.
+//   splice    file -> pipe -> socket with splice(): the pipe holds page
+//             references, not copies (sendfile is built on the same machinery).
+#pragma once
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+#include <string>
+
+#include "outbox.hpp"
+
+namespace copy_paths {
+
+// What one sendfile()/send()/splice() result means for the body.
+inline iolab::IoResult progress(iolab::Response& r, ssize_t sent) {
+    if (sent > 0) {
+        r.file_offset += sent;
+        r.file_length -= static_cast<std::uint64_t>(sent);
+        return {static_cast<std::size_t>(sent), iolab::Io::ok};
+    }
+    // 0 bytes from a file we were told is longer: it was truncated while we
+    // sent it. Close the connection; retrying would spin forever.
+    if (sent == 0) return {0, iolab::Io::closed};
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return {0, iolab::Io::would_block};
+    if (errno == EINTR) return {0, iolab::Io::ok};  // nothing sent: the Outbox calls again
+    return {0, iolab::Io::closed};                  // EPIPE, ECONNRESET, EFAULT (see mmap)
+}
+
+class Sendfile : public iolab::BodySender {
+public:
+    iolab::IoResult send_body(int socket, iolab::Response& r) override {
+        // One call moves at most 0x7ffff000 bytes (sendfile(2), NOTES): ask
+        // for no more, or a 64-bit length would be cut or refused.
+        auto want = static_cast<std::size_t>(std::min<std::uint64_t>(r.file_length, 0x7ffff000));
+        off_t offset = r.file_offset;  // sendfile() advances this copy; we count `sent` ourselves
+        return progress(r, ::sendfile(socket, r.file.get(), &offset, want));
+    }
+};
+
+// We never read the mapping ourselves: only the kernel does, inside send().
+// So if the file is truncated under us, touching a page past its new end
+// makes send() fail with EFAULT, instead of killing the server with SIGBUS
+// as the same touch from user code would (mmap(2), "SIGBUS").
+class Mmap : public iolab::BodySender {
+public:
+    ~Mmap() override { reset(); }
+    iolab::IoResult send_body(int socket, iolab::Response& r) override {
+        if (!mapping_) {
+            length_ = static_cast<std::size_t>(r.file_offset) + r.file_length;
+            void* m = ::mmap(nullptr, length_, PROT_READ, MAP_SHARED, r.file.get(), 0);
+            if (m == MAP_FAILED) return {0, iolab::Io::closed};
+            mapping_ = static_cast<char*>(m);
+        }
+        auto want = static_cast<std::size_t>(std::min<std::uint64_t>(r.file_length, 4 << 20));
+        return progress(r, ::send(socket, mapping_ + r.file_offset, want, MSG_NOSIGNAL));
+    }
+    void reset() override {
+        if (mapping_) ::munmap(mapping_, length_);
+        mapping_ = nullptr;
+    }
+
+private:
+    char* mapping_ = nullptr;  // the whole file, mapped once per response
+    std::size_t length_ = 0;
+};
+
+class Splice : public iolab::BodySender {
+public:
+    iolab::IoResult send_body(int socket, iolab::Response& r) override {
+        if (!pipe_out_) {
+            int ends[2];
+            if (::pipe2(ends, O_CLOEXEC | O_NONBLOCK) < 0) return {0, iolab::Io::closed};
+            pipe_out_.reset(ends[0]);
+            pipe_in_.reset(ends[1]);
+            ::fcntl(pipe_in_.get(), F_SETPIPE_SZ, 256 * 1024);  // bigger steps; best effort
+        }
+        // Refill the pipe from the file when it is empty. The bytes in the
+        // pipe still count as unsent: r.file_offset moves only when they
+        // reach the socket, so an EAGAIN here loses nothing.
+        if (in_pipe_ == 0) {
+            off_t offset = r.file_offset;
+            ssize_t n =
+                ::splice(r.file.get(), &offset, pipe_in_.get(), nullptr,
+                         static_cast<std::size_t>(std::min<std::uint64_t>(r.file_length, 1 << 30)),
+                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n <= 0) return progress(r, n);  // 0: truncated
+            in_pipe_ = static_cast<std::size_t>(n);
+        }
+        ssize_t sent = ::splice(pipe_out_.get(), nullptr, socket, nullptr, in_pipe_,
+                                SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (sent > 0) in_pipe_ -= static_cast<std::size_t>(sent);
+        return progress(r, sent);
+    }
+
+private:
+    iolab::Fd pipe_out_, pipe_in_;  // read end, write end
+    std::size_t in_pipe_ = 0;       // body bytes sitting in the pipe
+};
+
+// The sender for --copy NAME; none for "read" (the Outbox's own read + write).
+inline std::unique_ptr<iolab::BodySender> make_sender(const std::string& name) {
+    if (name == "sendfile") return std::make_unique<Sendfile>();
+    if (name == "mmap") return std::make_unique<Mmap>();
+    if (name == "splice") return std::make_unique<Splice>();
+    return nullptr;
+}
+
+}  // namespace copy_paths

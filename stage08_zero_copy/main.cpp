@@ -1,0 +1,214 @@
+// stage08_zero_copy: stage07's epoll loop, with file bodies that never pass
+// through a user buffer.
+//
+// Stages 01-07 send a file the long way: read() copies a chunk from the page
+// cache into our buffer, write() copies it again into the socket buffer, and
+// each call is a trip into the kernel and back. stage08 keeps stage07 exactly
+// (same loop, same --trigger) and changes only how a body leaves: by default
+// sendfile(), which hands the page-cache pages to the socket inside the
+// kernel. In the notes' kettle picture nothing changes about the waiting;
+// what changes is that the water is no longer poured through our own jug.
+//
+// --copy picks the path, so the runner can measure all four on one server
+// (copy_paths.hpp): sendfile (default), splice, mmap, or read (stage07's).
+// On loopback the gain shows in the server's CPU seconds per GB, not in
+// throughput: the receiver still copies, and wake-ups dominate.
+//
+// Stages 04 to 08 share this file's shape; only the waiting differs:
+//   run()              waits, then hands each ready descriptor to accept_all() or serve()
+//   accept_all()       takes every client waiting in the backlog
+//   serve()            lets one Connection do all it can, then passes on what it waits for
+//   watch(), unwatch() the only code that tells the kernel what to wait for
+
+#include <sys/epoll.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "cli.hpp"
+#include "connection.hpp"
+#include "copy_paths.hpp"
+#include "log.hpp"
+#include "net.hpp"
+#include "server.hpp"
+
+namespace {
+
+bool wants_read(iolab::Interest interest) {
+    return interest == iolab::Interest::read || interest == iolab::Interest::read_write;
+}
+
+bool wants_write(iolab::Interest interest) {
+    return interest == iolab::Interest::write || interest == iolab::Interest::read_write;
+}
+
+class Server {
+public:
+    Server(int listener, const iolab::DocRoot& root, bool edge_triggered, std::string copy);
+    void run();  // serves until SIGINT or SIGTERM
+
+private:
+    void accept_all();
+    void serve(int fd);
+    void watch(int fd, iolab::Interest interest);
+    void unwatch(int fd);
+    void close_connection(int fd);
+
+    int listener_;
+    const iolab::DocRoot& root_;
+    std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    // Connections closed during this round, destroyed when it ends: until
+    // then their descriptor numbers stay taken, so no new connection can get
+    // a number that this round's results may still mention.
+    std::vector<std::unique_ptr<iolab::Connection>> closed_;
+    // What epoll watches is kept in the kernel. We remember what we asked
+    // for each descriptor only to skip epoll_ctl() calls that change nothing.
+    iolab::Fd epoll_;
+    bool edge_triggered_;
+    std::string copy_;  // --copy: how file bodies are sent
+    std::map<int, std::uint32_t> registered_;
+};
+
+Server::Server(int listener, const iolab::DocRoot& root, bool edge_triggered, std::string copy)
+    : listener_(listener),
+      root_(root),
+      epoll_(::epoll_create1(EPOLL_CLOEXEC)),
+      edge_triggered_(edge_triggered),
+      copy_(std::move(copy)) {
+    if (!epoll_) throw std::system_error(errno, std::system_category(), "epoll_create1");
+    watch(listener_, iolab::Interest::read);
+}
+
+void Server::run() {
+    std::vector<epoll_event> events(1024);
+    while (!iolab::stop_requested()) {
+        // epoll_wait() copies out the ready list only (up to 1024 entries;
+        // the rest stay on it for the next call).
+        int ready = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), -1);
+        if (ready < 0) {
+            if (errno == EINTR) continue;  // a signal: the loop condition sees the stop
+            throw std::system_error(errno, std::system_category(), "epoll_wait");
+        }
+        // No scan: every entry is a ready descriptor. EPOLLHUP, EPOLLERR and
+        // EPOLLRDHUP need no case of their own: advance() meets the EOF or
+        // the error in its read() or write() and answers Interest::close.
+        // An entry may name a connection closed earlier in this batch (here
+        // only by its own event, but a timeout sweep would close others),
+        // and accept() in this batch could have given its number to a
+        // newcomer, which would then get the stale event. closed_ keeps the
+        // old descriptor open until the batch ends: serve() just finds it gone.
+        for (int i = 0; i < ready; ++i) {
+            int fd = events[i].data.fd;
+            if (fd == listener_)
+                accept_all();
+            else
+                serve(fd);
+        }
+        closed_.clear();
+    }
+}
+
+// Accepts every connection waiting in the backlog. The listener is
+// nonblocking, so accept() says EAGAIN instead of waiting when none is left.
+void Server::accept_all() {
+    for (;;) {
+        iolab::Accepted accepted = iolab::accept_connection(listener_);
+        // Out of descriptors: accept_connection() has already answered that
+        // newcomer `ERR 503 busy` and closed it. Go on with the next one.
+        if (accepted.error == EMFILE || accepted.error == ENFILE) continue;
+        if (!accepted.socket) return;  // EAGAIN: the backlog is empty (EINVAL: stopping)
+        int fd = accepted.socket.get();
+        // On Linux an accepted socket does not inherit O_NONBLOCK from the
+        // listener (accept(2), NOTES): set it on each one.
+        iolab::set_nonblocking(fd);
+        connections_.emplace(fd,
+                             std::make_unique<iolab::Connection>(std::move(accepted.socket), root_,
+                                                                 copy_paths::make_sender(copy_)));
+        watch(fd, iolab::Interest::read);
+    }
+}
+
+// Lets one connection read, parse and write all it can without blocking,
+// then turns the answer into what the loop waits for on its behalf.
+void Server::serve(int fd) {
+    auto found = connections_.find(fd);
+    if (found == connections_.end()) return;  // closed earlier in this round
+    iolab::Interest interest = found->second->advance();
+    if (interest == iolab::Interest::close)
+        close_connection(fd);
+    else
+        watch(fd, interest);
+}
+
+// Level-triggered: readable unless the connection is throttled (its replies
+// are not being read: Interest::write); writable only while replies are
+// waiting. Anything more would be reported again and again: a busy loop.
+// Edge-triggered: one registration for everything, never changed. An edge
+// comes only when new bytes arrive or buffer space frees up, so watching
+// both directions costs few wake-ups, and advance() reads and writes until
+// EAGAIN, so it never leaves behind work whose edge has already passed.
+void Server::watch(int fd, iolab::Interest interest) {
+    std::uint32_t events = 0;
+    if (wants_read(interest)) events |= EPOLLIN | EPOLLRDHUP;
+    if (wants_write(interest)) events |= EPOLLOUT;
+    if (edge_triggered_) events = EPOLLIN | EPOLLRDHUP | EPOLLOUT | EPOLLET;
+    auto [found, added] = registered_.try_emplace(fd, events);
+    if (!added && found->second == events) return;  // unchanged: spare the system call
+    found->second = events;
+    epoll_event event{};
+    event.events = events;
+    event.data.fd = fd;
+    if (::epoll_ctl(epoll_.get(), added ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &event) < 0)
+        throw std::system_error(errno, std::system_category(), "epoll_ctl");
+}
+
+void Server::unwatch(int fd) {
+    registered_.erase(fd);
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
+
+void Server::close_connection(int fd) {
+    unwatch(fd);
+    auto found = connections_.find(fd);
+    closed_.push_back(std::move(found->second));
+    connections_.erase(found);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    iolab::ServerOptions options;
+    iolab::CommandLine cli("stage08_zero_copy",
+                           "stage07's epoll loop, sending file bodies without a user buffer.",
+                           9008);
+    std::string trigger = "level";
+    cli.add_flag("--trigger", "how epoll_wait() reports a ready descriptor", trigger,
+                 {"level", "edge"});
+    std::string copy = "sendfile";
+    cli.add_flag("--copy", "how file bodies reach the socket", copy,
+                 {"sendfile", "splice", "mmap", "read"});
+    if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
+
+    try {
+        iolab::DocRoot root(options.root);
+        iolab::Fd listener = iolab::listen_tcp(options.host, options.port);
+        iolab::set_nonblocking(listener.get());  // accept() returns EAGAIN instead of waiting
+        iolab::install_signal_handlers();
+        iolab::shut_down_on_stop(listener.get());
+        iolab::announce_listening(options, listener.get());
+
+        Server server(listener.get(), root, trigger == "edge", copy);
+        server.run();
+        iolab::print_summary("stage08_zero_copy");
+        return 0;
+    } catch (const std::exception& error) {
+        iolab::log_error(error.what());
+        return 1;
+    }
+}
