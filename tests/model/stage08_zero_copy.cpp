@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -34,9 +35,9 @@ struct TempRoot {
 
 // A marker of 16 distinct bytes that says where it was written.
 std::string marker(std::uint64_t offset) {
-    std::string text = "@" + std::to_string(offset);
-    text.resize(16, '#');
-    return text;
+    char text[17];
+    std::snprintf(text, sizeof text, "@%-15llu", static_cast<unsigned long long>(offset));
+    return std::string(text, 16);
 }
 
 // Reads one `OK <size>\n` reply header; returns the size, or -1.

@@ -1,0 +1,607 @@
+#!/usr/bin/python3
+"""iolab's comparison runner: every built server, one scenario matrix, one table.
+
+    scripts/compare                    build in Release, run the quick matrix (a few minutes)
+    scripts/compare --full             the whole matrix (much longer)
+    scripts/compare --smoke            each server driven for a moment; non-zero exit if one fails
+    scripts/compare --only stage07_epoll,asio_server --scenarios echo
+
+For each scenario, in rounds (run 1 of every server, then run 2...): start
+the server pinned to one core, run the load generator pinned to the other,
+sample the server's process tree from /proc meanwhile, stop the server.
+Medians over the rounds go in the table. Then, separately, count each
+server's system calls per request under `strace -f -c`. Results go to
+results/: summary.md, results.csv, results.json, environment.md and PNG
+plots.
+
+Only one benchmark ever runs at a time: on two cores a second one would
+measure the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import procstat  # noqa: E402
+import report  # noqa: E402
+import scenarios as sc  # noqa: E402
+import servers as sv  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_DIR = REPO / "build/release"
+
+
+# ---------------------------------------------------------------------------
+# What one cell of the matrix (a server in a scenario) produced
+
+
+@dataclass
+class Cell:
+    scenario: sc.Scenario
+    variant: sv.Variant
+    status: str  # ok | n/a | failed
+    note: str = ""  # n/a: why; failed: what went wrong
+    runs: list[dict] = field(default_factory=list)
+    median: dict = field(default_factory=dict)
+    server_summary: str = ""
+
+
+# ---------------------------------------------------------------------------
+# Setting the stage
+
+
+def raise_fd_limit() -> tuple[int, int]:
+    """Soft RLIMIT_NOFILE up to the hard one, for the runner and every child.
+
+    10,000 idle connections need 10,000 descriptors in the server and as many
+    in the load generator. Children inherit the limit at fork.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def choose_cpus() -> tuple[int | None, int | None]:
+    """(server core, load generator core); (None, None) with a single core.
+
+    The runner itself sits on the load generator's core, so its sampling
+    never takes time from the server being measured.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    server_cpu, client_cpu = cpus[0], cpus[1]
+    os.sched_setaffinity(0, {client_cpu})
+    return server_cpu, client_cpu
+
+
+def build(log_path: Path) -> None:
+    """cmake --preset release && cmake --build --preset release (output to a log)."""
+    started = time.monotonic()
+    print("building (Release): cmake --preset release && cmake --build --preset release ...", flush=True)
+    with open(log_path, "w") as log:
+        for cmd in (["cmake", "--preset", "release"],
+                    ["cmake", "--build", "--preset", "release", "-j", str(os.cpu_count() or 1)]):
+            log.write(f"$ {' '.join(cmd)}\n")
+            log.flush()
+            if subprocess.run(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
+                tail = log_path.read_text(errors="replace").splitlines()[-25:]
+                print("\n".join(tail))
+                sys.exit(f"compare: the build failed (full log: {log_path}); fix it, or run with "
+                         f"--no-build to measure the binaries already in {BUILD_DIR.relative_to(REPO)}")
+    print(f"  built in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def make_docroot(full: bool) -> Path:
+    """A temporary document root: index.html and the test files (random bytes).
+
+    World-readable, because nginx's worker runs as an unprivileged user.
+    """
+    root = Path(tempfile.mkdtemp(prefix="iolab-www-"))
+    root.chmod(0o755)
+    (root / "index.html").write_text("<!doctype html>\n<title>iolab</title>\n<p>iolab compare</p>\n")
+    for name, size in sc.FILES.items():
+        if size > 16 * sc.MiB and not full:
+            continue
+        with open(root / name, "wb") as f:
+            left = size
+            while left:
+                chunk = min(left, 4 * sc.MiB)
+                f.write(os.urandom(chunk))
+                left -= chunk
+    for path in root.iterdir():
+        path.chmod(0o644)
+    return root
+
+
+# ---------------------------------------------------------------------------
+# One load generator run, with the server sampled throughout
+
+
+def loadgen_command(loadgen: Path, scenario: sc.Scenario, port: int, root: Path,
+                    duration_s: float, warmup_s: float) -> list[str]:
+    cmd = [str(loadgen), "--host", "127.0.0.1", "--port", str(port),
+           "--workload", scenario.workload, "--conns", str(scenario.conns),
+           "--duration", str(duration_s), "--warmup", str(warmup_s), "--json"]
+    if scenario.idle:
+        cmd += ["--idle", str(scenario.idle)]
+    if scenario.is_file:
+        cmd += ["--path", "/" + scenario.file, "--expect-file", str(root / scenario.file)]
+    else:
+        cmd += ["--size", str(scenario.size)]
+    return cmd
+
+
+def run_loadgen(cmd: list[str], cpu: int | None, recorder: procstat.Recorder | None,
+                time_limit_s: float) -> tuple[dict | None, str, float]:
+    """Runs the load generator to its end, sampling the server meanwhile.
+
+    Returns (its JSON report or None, a note on failure, when it exited).
+    Waits on a pidfd, so the exit time is known to the millisecond: the CPU
+    window is placed relative to it.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd + ["--time-limit", f"{time_limit_s:.1f}"], stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=err, preexec_fn=sv.pin_to(cpu))
+        pidfd = os.pidfd_open(proc.pid)
+        deadline = time.monotonic() + time_limit_s + 10
+        try:
+            while True:
+                if recorder:
+                    recorder.maybe_sample()
+                wait = recorder.sleep_time() if recorder else 0.5
+                if select.select([pidfd], [], [], wait)[0]:
+                    break
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    break
+            ended = time.monotonic()
+            code = proc.wait()
+        finally:
+            os.close(pidfd)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        out.seek(0)
+        err.seek(0)
+        text = out.read().decode(errors="replace").strip()
+        errors = err.read().decode(errors="replace").strip()
+    report_json = None
+    for line in reversed(text.splitlines()):
+        if line.startswith("{"):
+            try:
+                report_json = json.loads(line)
+            except json.JSONDecodeError:
+                pass
+            break
+    if report_json is None:
+        return None, f"loadgen exit {code}: {errors.splitlines()[-1] if errors else text[-200:]}", ended
+    report_json["exit_code"] = code
+    if code != 0 and errors:
+        report_json["stderr"] = errors[-500:]
+    report_json["wall_s"] = ended - started
+    return report_json, "", ended
+
+
+def window_rates(samples: list[procstat.Sample], ended: float, duration_s: float) -> dict:
+    """Server CPU and context switches per second while the load was measured.
+
+    The load generator measures the last `duration_s` seconds before it
+    exits (after connecting and warming up). Taking the samples inside
+    [exit - 0.9 d, exit - 0.05 d] keeps connection setup (10,000 accepts, or
+    10,000 forks for stage02) out of the per-request cost. With too few
+    samples there, the whole run is used and marked so.
+    """
+    lo, hi = ended - 0.9 * duration_s, ended - 0.05 * duration_s
+    inside = [s for s in samples if lo <= s.t <= hi]
+    window = "steady"
+    if len(inside) < 2 or inside[-1].t - inside[0].t < 0.2 * duration_s:
+        # Reading 10,000 stage02 children takes most of a second, so the
+        # steady part may hold too few samples: use the whole run,
+        # connection setup included (the table marks such figures with ≈).
+        inside, window = samples, "whole run"
+    if len(inside) < 2:
+        return {}
+    first, last = inside[0], inside[-1]
+    dt = last.t - first.t
+    return {
+        "cpu_cores": (last.cpu_s - first.cpu_s) / dt,
+        "switches_per_s": procstat.switches_between(first, last) / dt,
+        "window": window,
+        "window_s": dt,
+    }
+
+
+def summarize_run(result: dict, samples: list[procstat.Sample], ended: float,
+                  scenario: sc.Scenario, duration_s: float) -> dict:
+    """One run's numbers: the load generator's plus the server's costs."""
+    run = dict(result)
+    rps = float(result.get("rps") or 0)
+    run.update(window_rates(samples, ended, duration_s))
+    if scenario.is_file:
+        run["MBps"] = rps * scenario.file_size / 1e6
+    if rps > 0 and "cpu_cores" in run:
+        run["cpu_us_per_req"] = run["cpu_cores"] / rps * 1e6
+        run["switches_per_req"] = run["switches_per_s"] / rps
+        if scenario.is_file:
+            run["cpu_s_per_GB"] = run["cpu_cores"] / (rps * scenario.file_size / 1e9)
+    if samples:
+        run["rss_peak"] = max(s.rss_bytes for s in samples)
+        run["fds_peak"] = max(s.fds for s in samples)
+        run["procs_peak"] = max(s.processes for s in samples)
+        run["threads_peak"] = max(s.threads for s in samples)
+        pss = [s.pss_bytes for s in samples if s.pss_bytes is not None]
+        if pss:
+            run["pss"] = pss[0]
+        run["samples"] = len(samples)
+        run["sample_cost_max_s"] = max(s.cost_s for s in samples)
+    return run
+
+
+def median_of(runs: list[dict]) -> dict:
+    """The median of every number across runs; errors and requests are summed."""
+    out: dict = {}
+    keys = {k for r in runs for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    for key in sorted(keys):
+        values = [r[key] for r in runs if isinstance(r.get(key), (int, float))]
+        if key in ("errors", "requests"):
+            out[key] = sum(values)
+        elif values:
+            out[key] = statistics.median(values)
+    for pct in ("p50", "p90", "p99", "p999", "max"):
+        values = [r["latency_us"][pct] for r in runs if isinstance(r.get("latency_us"), dict) and pct in r["latency_us"]]
+        if values:
+            out[f"{pct}_us"] = statistics.median(values)
+    kinds: dict[str, int] = {}
+    for r in runs:
+        for kind, n in (r.get("error_kinds") or {}).items():
+            if n:
+                kinds[kind] = kinds.get(kind, 0) + n
+    if kinds:
+        out["error_kinds"] = kinds
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The matrix
+
+
+@dataclass
+class Context:
+    binaries: sv.Binaries
+    root: Path
+    server_cpu: int | None
+    client_cpu: int | None
+    timing: dict
+    full: bool
+
+
+def applicable(variant: sv.Variant, scenario: sc.Scenario, full: bool) -> bool:
+    if scenario.is_file:
+        if variant.is_nginx:
+            return scenario.workload == "http-get"  # nginx speaks HTTP only
+        return variant.files
+    return variant.echo and (full or not variant.echo_full_only)
+
+
+def rate_text(scenario: sc.Scenario, run: dict) -> str:
+    if scenario.per_byte:
+        return f"{run.get('MBps', 0):,.0f} MB/s"
+    return f"{run.get('rps', 0):,.0f} req/s"
+
+
+def drive_once(ctx: Context, server: sv.Server, scenario: sc.Scenario) -> tuple[dict | None, str]:
+    """One load generator run against a running server, sampled throughout."""
+    t = ctx.timing
+    warmup = sc.warmup_for(scenario, t["warmup_s"])
+    duration = sc.duration_for(scenario, t["duration_s"])
+    # The load generator's own bound: connecting (10,000 idle take a while
+    # against a forking server), warm-up, the measured time, and a margin.
+    time_limit = warmup + duration + 15 + scenario.fds / 500
+    recorder = procstat.Recorder(server.session)
+    recorder.sample_now()
+    # The one PSS reading: halfway through the measured part (connections
+    # take about 50 us each to open).
+    recorder.pss_at(time.monotonic() + warmup + duration / 2 + scenario.fds * 50e-6)
+    cmd = loadgen_command(ctx.binaries.loadgen, scenario, server.port, ctx.root, duration, warmup)
+    result, problem, ended = run_loadgen(cmd, ctx.client_cpu, recorder, time_limit)
+    recorder.sample_now()
+    if result is None:
+        return None, problem
+    return summarize_run(result, recorder.samples, ended, scenario, duration), ""
+
+
+def run_once(ctx: Context, cell: Cell) -> str:
+    """Starts the cell's server, drives it once, stops it. Returns a progress text.
+
+    A fresh server per run: nothing left over from the previous run (stage02
+    children still exiting, connections stage05 has not closed yet) is
+    measured, and an idle stage04 is never left spinning on the server's core.
+    """
+    scenario, variant = cell.scenario, cell.variant
+    try:
+        with sv.Server(variant, ctx.binaries, ctx.root, ctx.server_cpu,
+                       extra_flags=sc.flags_for(variant.name, scenario)) as server:
+            run, problem = drive_once(ctx, server, scenario)
+            died = not server.alive()
+    except sv.ServerError as e:
+        cell.status, cell.note = "failed", f"server did not start: {e}"
+        return f"FAILED: {cell.note}"
+    cell.server_summary = server.summary
+    if run is None:
+        cell.status, cell.note = "failed", problem
+        return f"FAILED: {problem}"
+    cell.runs.append(run)
+    errors = run.get("errors", 0)
+    text = rate_text(scenario, run)
+    if errors:
+        text += f"  ({errors:,} errors: {fmt_kinds(run.get('error_kinds'))})"
+    if died:
+        cell.status, cell.note = "failed", f"server died during the run (status {server.exit_code})"
+        text += f"  FAILED: {cell.note} {server.stderr_tail(2)}"
+    elif server.exit_code != 0:
+        cell.note = f"exit status {server.exit_code} after SIGTERM"
+    return text
+
+
+class Progress:
+    """Numbers the runs: "[12/147] stage07_epoll (level)  echo 64 B, c=100  run 2/3 … 45,210 req/s"."""
+
+    def __init__(self, total: int):
+        self.total, self.done = total, 0
+
+    def line(self, cell: Cell, text: str, run: int | None = None, runs: int = 0) -> None:
+        counter = "[--]"
+        if run is not None:
+            self.done += 1
+            counter = f"[{self.done}/{self.total}]"
+        what = f"run {run}/{runs}" if run is not None else ""
+        print(f"{counter:>9} {cell.variant.label:<30} {cell.scenario.name:<30} {what:>8} … {text}", flush=True)
+
+
+def run_scenario(ctx: Context, scenario: sc.Scenario, variants: list[sv.Variant],
+                 cells: list[Cell], progress: Progress) -> None:
+    """Every server in one scenario, in rounds: run 1 of each, then run 2 of each...
+
+    The machine's background load drifts over minutes; taking one run of
+    every server per round puts the servers being compared side by side in
+    time, and the median over rounds discards a disturbed one.
+    """
+    mine = []
+    for variant in variants:
+        cell = Cell(scenario, variant, "ok")
+        cells.append(cell)
+        reason = sc.limitation(variant.name, scenario)
+        if reason:
+            cell.status, cell.note = "n/a", reason
+            progress.line(cell, reason)
+        else:
+            mine.append(cell)
+    runs = ctx.timing["runs"]
+    for i in range(1, runs + 1):
+        for cell in mine:
+            if cell.status == "failed":
+                continue
+            progress.line(cell, run_once(ctx, cell), i, runs)
+            if cell.runs:
+                cell.median = median_of(cell.runs)
+
+
+def failure(cell: Cell, strict: bool) -> str:
+    """Why a cell counts as a failure ("" if it does not).
+
+    A server that would not start or died always fails. With `strict` (the
+    smoke test) so does any load generator error, a non-zero exit or a run
+    with no request at all: smoke scenarios are ones every server can do.
+    """
+    if cell.status == "failed":
+        return cell.note
+    if not strict or cell.status != "ok":
+        return ""
+    m = cell.median
+    if m.get("errors"):
+        first = "; ".join(f"{k}: {v}" for r in cell.runs for k, v in (r.get("first_errors") or {}).items())
+        return f"{m['errors']:,} loadgen errors ({fmt_kinds(m.get('error_kinds'))}) {first}".strip()
+    if any(r.get("exit_code") for r in cell.runs):
+        return "loadgen exited non-zero"
+    if not m.get("requests"):
+        return "no request completed"
+    return ""
+
+
+def fmt_kinds(kinds: dict | None) -> str:
+    return ", ".join(f"{k} {v}" for k, v in (kinds or {}).items() if v) or "?"
+
+
+def run_matrix(ctx: Context, scenarios: list[sc.Scenario], variants: list[sv.Variant],
+               cells: list[Cell]) -> None:
+    """Runs every scenario in turn, appending to `cells` (kept if interrupted)."""
+    plan = [(s, [v for v in variants if applicable(v, s, ctx.full)]) for s in scenarios]
+    total = sum(ctx.timing["runs"] for s, vs in plan for v in vs if not sc.limitation(v.name, s))
+    progress = Progress(total)
+    for scenario, mine in plan:
+        run_scenario(ctx, scenario, mine, cells, progress)
+
+
+# ---------------------------------------------------------------------------
+# System calls per request, under strace
+
+
+STRACE_SCENARIO = sc.echo(64, 10)
+
+
+def parse_strace_summary(text: str) -> dict[str, int]:
+    """syscall -> calls, from `strace -c` output (the errors column may be empty)."""
+    calls = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[-1] != "total" and parts[0][0].isdigit() and parts[3].isdigit():
+            calls[parts[-1]] = int(parts[3])
+    return calls
+
+
+def run_strace(ctx: Context, variants: list[sv.Variant], duration_s: float, out: list[dict],
+               full: bool) -> None:
+    """Each server once under `strace -f -c`, in echo 64 B at 10 connections.
+
+    strace stops the server at every system call, so this run is slow and
+    its throughput means nothing; only the counts are kept. The counts cover
+    the server's whole life (startup is a few dozen calls) and are divided by
+    the requests its own summary line reports.
+    """
+    if not shutil.which("strace"):
+        print("strace not found: skipping system call counts", flush=True)
+        return
+    todo = [v for v in variants if applicable(v, STRACE_SCENARIO, full) and not v.full_only]
+    for n, variant in enumerate(todo, 1):
+        scenario = STRACE_SCENARIO
+        if sc.limitation(variant.name, scenario):
+            scenario = sc.echo(64, 1)  # stage01: one client at a time
+        with tempfile.NamedTemporaryFile(prefix="iolab-strace-", suffix=".txt") as trace:
+            entry = {"server": variant.label, "scenario": scenario.name}
+            try:
+                with sv.Server(variant, ctx.binaries, ctx.root, ctx.server_cpu,
+                               extra_flags=sc.flags_for(variant.name, scenario),
+                               wrap=["strace", "-f", "-c", "-o", trace.name]) as server:
+                    cmd = loadgen_command(ctx.binaries.loadgen, scenario, server.port, ctx.root, duration_s, 0)
+                    result, problem, _ = run_loadgen(cmd, ctx.client_cpu, None, duration_s + 20)
+                served = server.requests_served() or (result or {}).get("requests") or 0
+                calls = parse_strace_summary(Path(trace.name).read_text(errors="replace"))
+                entry.update(requests=served, calls=calls,
+                             per_request={k: v / served for k, v in calls.items()} if served else {})
+                if problem:
+                    entry["note"] = problem
+            except sv.ServerError as e:
+                entry["note"] = f"server did not start: {e}"
+        top = sorted(entry.get("per_request", {}).items(), key=lambda kv: -kv[1])[:4]
+        shown = ", ".join(f"{k} {v:.2f}" for k, v in top) or entry.get("note", "no counts")
+        print(f"[strace {n}/{len(todo)}] {variant.label:<32} {scenario.name:<20} per request: {shown}", flush=True)
+        out.append(entry)
+
+
+# ---------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="scripts/compare",
+        description="Build in Release and run every built server (plus asio and nginx) "
+                    "through one scenario matrix; write results/.")
+    tier = p.add_mutually_exclusive_group()
+    tier.add_argument("--full", action="store_true", help="the whole matrix (5 runs x 3 s per cell)")
+    tier.add_argument("--smoke", action="store_true",
+                      help="each server driven ~0.5 s in two scenarios; exit 1 if any stage or asio fails")
+    p.add_argument("--only", help="comma-separated servers (binary names), e.g. stage07_epoll,asio_server,nginx")
+    p.add_argument("--scenarios", help="comma-separated substrings of scenario names, e.g. echo or 'c=100'")
+    p.add_argument("--runs", type=int, help="runs per cell (default: 3 quick, 5 full, 1 smoke)")
+    p.add_argument("--duration", type=float, help="measured seconds per run")
+    p.add_argument("--no-build", action="store_true", help="use build/release as it is")
+    p.add_argument("--no-strace", action="store_true", help="skip the system call counts")
+    p.add_argument("--out", default=str(REPO / "results"), help="results directory (default results/)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    tier = "full" if args.full else "smoke" if args.smoke else "quick"
+    timing = dict(sc.TIMING[tier])
+    if args.runs:
+        timing["runs"] = args.runs
+    if args.duration:
+        timing["duration_s"] = args.duration
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    # Ctrl-C raises KeyboardInterrupt; make SIGTERM and SIGHUP do the same,
+    # so every `with Server` block stops its server on the way out.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.default_int_handler)
+
+    nofile = raise_fd_limit()
+    if not args.no_build:
+        build(out_dir / "build.log")
+    binaries = sv.discover(BUILD_DIR)
+    if binaries.loadgen is None:
+        sys.exit(f"compare: no load generator at {BUILD_DIR}/bench/loadgen/loadgen (build it first)")
+    variants = sv.variants_of(binaries, full=tier == "full")
+    if args.only:
+        wanted = {w.strip() for w in args.only.split(",") if w.strip()}
+        unknown = wanted - {v.name for v in variants}
+        if unknown:
+            print(f"compare: not built (or unknown): {', '.join(sorted(unknown))}", file=sys.stderr)
+        variants = [v for v in variants if v.name in wanted]
+    scenarios = sc.selected(tier, args.scenarios.split(",") if args.scenarios else None)
+    if not variants or not scenarios:
+        sys.exit("compare: nothing to run (check --only and --scenarios)")
+    full = tier == "full"
+    matrix = [(s, v) for s in scenarios for v in variants if applicable(v, s, full)]
+
+    server_cpu, client_cpu = choose_cpus()
+    pinning = (f"server on CPU {server_cpu}; load generator and this runner on CPU {client_cpu}"
+               if server_cpu is not None else "not pinned (a single CPU)")
+    estimate = sum(timing["runs"] * (sc.duration_for(s, timing["duration_s"])
+                                     + sc.warmup_for(s, timing["warmup_s"]) + 0.15)
+                   for s, v in matrix if not sc.limitation(v.name, s))
+    if not args.no_strace:
+        estimate += sum(2.5 for v in variants if applicable(v, STRACE_SCENARIO, full))
+    print(f"{tier} matrix: {len(scenarios)} scenarios x {len(variants)} servers = {len(matrix)} cells, "
+          f"{timing['runs']} run(s) x {timing['duration_s']:g} s each (medians); about {estimate / 60:.1f} min", flush=True)
+    print(f"pinning: {pinning}; RLIMIT_NOFILE {nofile[0]}", flush=True)
+
+    root = make_docroot(full)
+    ctx = Context(binaries, root, server_cpu, client_cpu, timing, full)
+    started = time.monotonic()
+    cells: list[Cell] = []
+    syscalls: list[dict] = []
+    interrupted = False
+    try:
+        run_matrix(ctx, scenarios, variants, cells)
+        if not args.no_strace:
+            run_strace(ctx, variants, 1.0 if full else 0.5, syscalls, full)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: servers stopped; writing what was measured", flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    elapsed = time.monotonic() - started
+
+    env = report.environment(REPO, BUILD_DIR, binaries, pinning, nofile, tier, timing)
+    report.write_all(out_dir, tier, timing, cells, syscalls, env, elapsed, interrupted)
+    try:
+        import plots
+        made = plots.write_all(out_dir, cells)
+        print(f"plots: {', '.join(made) if made else 'none (not enough data)'}")
+    except ImportError as e:
+        print(f"plots skipped: {e} (install python3-matplotlib and run with /usr/bin/python3)")
+    print(f"results in {out_dir}/ (summary.md, results.csv, results.json, environment.md) "
+          f"after {elapsed / 60:.1f} min")
+
+    failed = [(c, why) for c in cells if (why := failure(c, strict=tier == "smoke"))]
+    for c, why in failed:
+        print(f"FAILED: {c.variant.label} in {c.scenario.name}: {why}")
+    if interrupted:
+        return 130
+    # nginx is a yardstick that may be missing or misconfigured on a machine;
+    # a stage or the asio server that cannot be driven is a broken build.
+    return 1 if any(not c.variant.is_nginx for c, _ in failed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
