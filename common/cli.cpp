@@ -24,6 +24,13 @@ bool parse_int(std::string_view text, long min, long max, long& out) {
     return true;
 }
 
+// One line of the usage: the option and its argument, then its help in a column.
+std::string option_line(const std::string& option, const std::string& help) {
+    std::string line = "  " + option;
+    line.resize(std::max<std::size_t>(line.size() + 2, 24), ' ');
+    return line + help + "\n";
+}
+
 }  // namespace
 
 CommandLine::CommandLine(std::string program, std::string description, std::uint16_t default_port)
@@ -54,24 +61,34 @@ void CommandLine::add_flag(std::string name, std::string help, int& target, int 
 }
 
 std::string CommandLine::usage() const {
-    std::string text =
-        concat("usage: ", program_, " [options]\n", description_, "\n\noptions:\n",
-               "  --host ADDR   address to listen on (default 127.0.0.1)\n",
-               "  --port N      port to listen on, 0 picks a free one (default ", default_port_,
-               ")\n", "  --root DIR    document root (default ", IOLAB_DEFAULT_ROOT, ")\n");
+    const Timeouts defaults;
+    std::string text = concat("usage: ", program_, " [options]\n", description_, "\n\noptions:\n");
+    text += option_line("--host ADDR", "address to listen on (default 127.0.0.1)");
+    text += option_line(
+        "--port N", concat("port to listen on, 0 picks a free one (default ", default_port_, ")"));
+    text += option_line("--root DIR", concat("document root (default ", IOLAB_DEFAULT_ROOT, ")"));
+    text += option_line("--request-timeout S",
+                        concat("a request must be complete S s after its first byte (default ",
+                               defaults.request.count(), "; 0: never)"));
+    text += option_line("--idle-timeout S",
+                        concat("close a client silent S s between requests (default ",
+                               defaults.idle.count(), "; 0: never)"));
+    text += option_line("--send-timeout S",
+                        concat("reset a client that reads none of its replies for S s (default ",
+                               defaults.send.count(), "; 0: never)"));
     for (const Flag& flag : flags_) {
-        text += concat("  ", flag.name, " ", flag.number ? "N" : "VALUE", "   ", flag.help);
+        std::string help = flag.help;
         if (flag.number)
-            text += concat(" (", flag.min, "..", flag.max, ", default ", *flag.number, ")");
+            help += concat(" (", flag.min, "..", flag.max, ", default ", *flag.number, ")");
         else {
-            text += " (";
+            help += " (";
             for (const std::string& choice : flag.choices)
-                text += choice + "|";
-            text += concat("default ", *flag.text, ")");
+                help += choice + "|";
+            help += concat("default ", *flag.text, ")");
         }
-        text += "\n";
+        text += option_line(flag.name + (flag.number ? " N" : " VALUE"), help);
     }
-    return text + "  --help        print this and exit\n";
+    return text + option_line("--help", "print this and exit");
 }
 
 std::optional<int> CommandLine::parse(int argc, char** argv, ServerOptions& options) {
@@ -110,6 +127,17 @@ std::optional<int> CommandLine::parse(int argc, char** argv, ServerOptions& opti
                 if (!parse_int(value, 0, 65535, port)) return fail("bad --port: " + value);
                 options.port = static_cast<std::uint16_t>(port);
             }
+            continue;
+        }
+        if (std::chrono::seconds* timeout = name == "--request-timeout" ? &options.timeouts.request
+                                            : name == "--idle-timeout"  ? &options.timeouts.idle
+                                            : name == "--send-timeout"  ? &options.timeouts.send
+                                                                        : nullptr) {
+            long seconds = 0;
+            if (!take_value()) return fail(name + " needs a value");
+            if (!parse_int(value, 0, 24 * 3600, seconds))
+                return fail(concat("bad ", name, ": ", value, " (0..86400 seconds)"));
+            *timeout = std::chrono::seconds(seconds);
             continue;
         }
         auto flag = std::find_if(flags_.begin(), flags_.end(),

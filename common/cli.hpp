@@ -1,7 +1,9 @@
-// The command line every server shares: --host, --port, --root, --help, plus
-// the few flags a stage's model adds (--threads, --trigger, --copy...).
+// The command line every server shares: --host, --port, --root, the three
+// timeouts, --help, plus the few flags a stage's model adds (--threads,
+// --trigger, --copy...).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -9,10 +11,23 @@
 
 namespace iolab {
 
+// How long a client may keep its connection without moving it on (0: for
+// ever). Without them one client that trickles a request a byte at a time
+// (slowloris), says nothing, or stops reading its replies holds a blocking
+// server's only thread (stage01), a process (02) or a worker (03), and an
+// event loop's memory and descriptor, for as long as it likes.
+// common/timeouts.hpp turns them into deadlines.
+struct Timeouts {
+    std::chrono::seconds request{30};  // --request-timeout: a request begun is complete by then
+    std::chrono::seconds idle{60};     // --idle-timeout: no request under way, nothing to send
+    std::chrono::seconds send{30};     // --send-timeout: replies waiting, the client reads none
+};
+
 struct ServerOptions {
     std::string host = "127.0.0.1";
     std::uint16_t port = 0;  // set to the stage's default (9000 + NN) by CommandLine
     std::string root;        // set to the shipped www/ by CommandLine
+    Timeouts timeouts;
 };
 
 class CommandLine {

@@ -10,6 +10,16 @@ Connection::Connection(Fd socket, const DocRoot& root, std::unique_ptr<BodySende
     : socket_(std::move(socket)), session_(root), outbox_(std::move(sender)) {}
 
 Interest Connection::advance() {
+    std::uint64_t received = received_, answered = session_.answered(), sent = outbox_.sent();
+    Interest interest = work();
+    clock_.update(waiting_for(session_, !outbox_.empty()),
+                  {.received = received_ != received,
+                   .answered = session_.answered() != answered,
+                   .sent = outbox_.sent() != sent});
+    return interest;
+}
+
+Interest Connection::work() {
     char buffer[16 * 1024];
     for (;;) {
         // 1. Turn complete requests into replies, but only while the outbox
@@ -50,6 +60,7 @@ Interest Connection::advance() {
                 input_done_ = true;
                 break;
             case Io::ok:
+                received_ += got.bytes;
                 session_.feed({buffer, got.bytes});
                 break;
             case Io::closed:

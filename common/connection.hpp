@@ -11,13 +11,19 @@
 // edge-triggered epoll too: it never leaves readable bytes behind unless its
 // output is over the high-water mark, and then the next writable event (which
 // the loop will wait for) resumes the reading.
+//
+// It also keeps the connection's clock (common/timeouts.hpp): what it waits
+// for and since when. The loop asks expired() in its periodic sweep and
+// closes the connections whose client has kept them waiting too long.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "fd.hpp"
 #include "outbox.hpp"
 #include "protocol.hpp"
+#include "timeouts.hpp"
 
 namespace iolab {
 
@@ -38,11 +44,21 @@ public:
     // Does every read, parse and write possible now, then says what to wait for.
     Interest advance();
 
+    // The client has kept this connection waiting too long for what it waits for.
+    bool expired(const Timeouts& timeouts, Clock::time_point now) const {
+        return clock_.expired(timeouts, now);
+    }
+    Waiting waiting() const { return clock_.waiting(); }
+
 private:
+    Interest work();
+
     Fd socket_;
     Session session_;
     Outbox outbox_;
-    bool input_done_ = false;  // EOF seen, or the session will read no more
+    bool input_done_ = false;     // EOF seen, or the session will read no more
+    std::uint64_t received_ = 0;  // bytes read so far
+    ConnectionClock clock_;
 };
 
 }  // namespace iolab

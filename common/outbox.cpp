@@ -57,6 +57,7 @@ Io Outbox::flush(int socket) {
             IoResult w = write_some(socket, pending(), more_ ? MSG_MORE : 0);
             if (w.status != Io::ok) return w.status;
             pending_begin_ += w.bytes;
+            sent_ += w.bytes;
             counters.bytes_sent.fetch_add(w.bytes, std::memory_order_relaxed);
         }
         if (items_.empty()) {
@@ -93,6 +94,7 @@ Io Outbox::flush(int socket) {
             if (sender_) {
                 IoResult s = sender_->send_body(socket, front);
                 if (s.status != Io::ok) return s.status;
+                sent_ += s.bytes;
                 counters.bytes_sent.fetch_add(s.bytes, std::memory_order_relaxed);
             } else if (!read_chunk(front, 0)) {
                 return Io::closed;

@@ -53,6 +53,8 @@ public:
     bool closing() const { return closing_; }
     // Bytes held in memory (queued heads and what is pending), for tests and stats.
     std::size_t buffered_bytes() const { return head_bytes_ + (pending_end_ - pending_begin_); }
+    // Bytes written to the socket so far: progress, for the send timeout.
+    std::uint64_t sent() const { return sent_; }
 
     static constexpr std::size_t max_queued_responses = 16;
     static constexpr std::size_t high_water_bytes = 256 * 1024;
@@ -74,6 +76,7 @@ private:
     bool more_ = false;           // write pending_ with MSG_MORE (a body follows)
     std::size_t head_bytes_ = 0;  // sum of the heads still queued in items_
     bool closing_ = false;
+    std::uint64_t sent_ = 0;
 };
 
 }  // namespace iolab

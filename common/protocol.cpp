@@ -164,6 +164,7 @@ std::optional<std::string_view> Session::take_line() {
 }
 
 Response Session::finish(Response r) {
+    ++answered_;
     if (r.close_after) {
         closing_ = true;
         pos_ = in_.size();  // whatever follows a closing reply is never answered

@@ -70,6 +70,14 @@ public:
     // Bytes received but not yet parsed.
     std::size_t buffered() const { return in_.size() - pos_; }
 
+    // A request has begun and is not complete: some of its bytes are
+    // buffered, or its request line was parsed and its headers or body are
+    // still to come. (For the timeouts: common/timeouts.hpp.)
+    bool in_request() const { return state_ != State::request_line || buffered() > 0; }
+
+    // How many responses next_response() has handed out so far.
+    std::uint64_t answered() const { return answered_; }
+
 private:
     enum class State { request_line, headers, body };
     struct HttpRequest {
@@ -102,6 +110,7 @@ private:
     HttpRequest req_;
     bool eof_ = false;
     bool closing_ = false;
+    std::uint64_t answered_ = 0;
 };
 
 }  // namespace iolab

@@ -28,33 +28,41 @@
 #include "outbox.hpp"
 #include "protocol.hpp"
 #include "server.hpp"
+#include "timeouts.hpp"
 
 namespace {
 
-// Serves one client until it leaves, says QUIT, or the server is stopping.
-void serve(iolab::Fd client, const iolab::DocRoot& root) {
+// Serves one client until it leaves, says QUIT, runs out of time, or the
+// server is stopping.
+void serve(iolab::Fd client, const iolab::DocRoot& root, const iolab::Timeouts& timeouts) {
     iolab::WakeOnStop wake(client.get());  // a stop must not wait for this client to speak
+    iolab::SocketTimeouts deadlines(client.get(), timeouts);  // SO_SNDTIMEO, SO_RCVTIMEO
     iolab::Session session(root);
     iolab::Outbox outbox;
     char buffer[16 * 1024];
     for (;;) {
         // Answer every complete request already received, in order. On a
-        // blocking socket flush() returns only when all is written (ok) or
-        // the client is gone.
+        // blocking socket flush() returns only when all is written (ok), the
+        // client is gone (closed), or it read nothing for --send-timeout
+        // (would_block): then reset, do not leave the kernel our unsent bytes.
         while (std::optional<iolab::Response> response = session.next_response()) {
             outbox.push(std::move(*response));
-            if (outbox.flush(client.get()) != iolab::Io::ok) return;
+            iolab::Io sent = outbox.flush(client.get());
+            if (sent == iolab::Io::would_block) iolab::reset_on_close(client.get());
+            if (sent != iolab::Io::ok) return;
         }
         if (session.finished()) break;
 
-        // Block until the client sends more, closes, or resets.
+        // Block until the client sends more, closes, resets, or runs out of
+        // time (--idle-timeout, or --request-timeout once a request has begun).
+        if (!deadlines.before_read(session)) return;
         iolab::IoResult got = iolab::read_some(client.get(), buffer);
         if (got.status == iolab::Io::eof)
             session.feed_eof();
         else if (got.status == iolab::Io::ok)
             session.feed({buffer, got.bytes});
         else
-            return;  // reset, or interrupted by SIGTERM
+            return;  // reset, timed out (would_block), or interrupted by SIGTERM
     }
     iolab::close_gently(std::move(client));
 }
@@ -127,7 +135,7 @@ int main(int argc, char** argv) {
                 block_signals(SIG_UNBLOCK);
                 // Serve, then leave without the parent's exit-time code
                 // (_exit: no atexit handlers, no second flush of stdio buffers).
-                serve(std::move(accepted.socket), root);
+                serve(std::move(accepted.socket), root, options.timeouts);
                 ::_exit(0);
             }
             if (pid < 0) {

@@ -31,33 +31,41 @@
 #include "outbox.hpp"
 #include "protocol.hpp"
 #include "server.hpp"
+#include "timeouts.hpp"
 
 namespace {
 
-// Serves one client until it leaves, says QUIT, or the server is stopping.
-void serve(iolab::Fd client, const iolab::DocRoot& root) {
+// Serves one client until it leaves, says QUIT, runs out of time, or the
+// server is stopping.
+void serve(iolab::Fd client, const iolab::DocRoot& root, const iolab::Timeouts& timeouts) {
     iolab::WakeOnStop wake(client.get());  // a stop must not wait for this client to speak
+    iolab::SocketTimeouts deadlines(client.get(), timeouts);  // SO_SNDTIMEO, SO_RCVTIMEO
     iolab::Session session(root);
     iolab::Outbox outbox;
     char buffer[16 * 1024];
     for (;;) {
         // Answer every complete request already received, in order. On a
-        // blocking socket flush() returns only when all is written (ok) or
-        // the client is gone.
+        // blocking socket flush() returns only when all is written (ok), the
+        // client is gone (closed), or it read nothing for --send-timeout
+        // (would_block): then reset, do not leave the kernel our unsent bytes.
         while (std::optional<iolab::Response> response = session.next_response()) {
             outbox.push(std::move(*response));
-            if (outbox.flush(client.get()) != iolab::Io::ok) return;
+            iolab::Io sent = outbox.flush(client.get());
+            if (sent == iolab::Io::would_block) iolab::reset_on_close(client.get());
+            if (sent != iolab::Io::ok) return;
         }
         if (session.finished()) break;
 
-        // Block until the client sends more, closes, or resets.
+        // Block until the client sends more, closes, resets, or runs out of
+        // time (--idle-timeout, or --request-timeout once a request has begun).
+        if (!deadlines.before_read(session)) return;
         iolab::IoResult got = iolab::read_some(client.get(), buffer);
         if (got.status == iolab::Io::eof)
             session.feed_eof();
         else if (got.status == iolab::Io::ok)
             session.feed({buffer, got.bytes});
         else
-            return;  // reset, or interrupted by SIGTERM
+            return;  // reset, timed out (would_block), or interrupted by SIGTERM
     }
     iolab::close_gently(std::move(client));
 }
@@ -66,8 +74,12 @@ void serve(iolab::Fd client, const iolab::DocRoot& root) {
 // guards the queue and the counts.
 class WorkerPool {
 public:
-    WorkerPool(int threads, std::size_t queue_capacity, const iolab::DocRoot& root)
-        : idle_(static_cast<std::size_t>(threads)), capacity_(queue_capacity), root_(root) {
+    WorkerPool(int threads, std::size_t queue_capacity, const iolab::DocRoot& root,
+               const iolab::Timeouts& timeouts)
+        : idle_(static_cast<std::size_t>(threads)),
+          capacity_(queue_capacity),
+          root_(root),
+          timeouts_(timeouts) {
         try {
             for (int i = 0; i < threads; ++i)
                 workers_.emplace_back([this] { work(); });
@@ -124,7 +136,7 @@ private:
                 queue_.pop_front();
                 --idle_;
             }
-            serve(std::move(client), root_);
+            serve(std::move(client), root_, timeouts_);
             std::lock_guard lock(mutex_);
             ++idle_;
         }
@@ -137,6 +149,7 @@ private:
     bool stopping_ = false;
     const std::size_t capacity_;
     const iolab::DocRoot& root_;
+    const iolab::Timeouts timeouts_;
     std::vector<std::thread> workers_;  // last: started once the rest exists
 };
 
@@ -150,10 +163,8 @@ int main(int argc, char** argv) {
     int threads = 16;
     int queue_capacity = 64;
     // At most 1024: serve()'s WakeOnStop can guard that many sockets at once.
-    cli.add_flag("--threads", "worker threads: clients served at once (default 16)", threads, 1,
-                 1024);
-    cli.add_flag("--queue",
-                 "accepted clients that may wait for a worker; more get ERR 503 busy (default 64)",
+    cli.add_flag("--threads", "worker threads: clients served at once", threads, 1, 1024);
+    cli.add_flag("--queue", "accepted clients that may wait for a worker; more get ERR 503 busy",
                  queue_capacity, 1, 65536);
     if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
 
@@ -172,7 +183,7 @@ int main(int argc, char** argv) {
         sigaddset(&stop_signals, SIGINT);
         sigaddset(&stop_signals, SIGTERM);
         ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-        WorkerPool pool(threads, static_cast<std::size_t>(queue_capacity), root);
+        WorkerPool pool(threads, static_cast<std::size_t>(queue_capacity), root, options.timeouts);
         ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
         iolab::announce_listening(options, listener.get());
 

@@ -29,12 +29,13 @@
 #include "log.hpp"
 #include "net.hpp"
 #include "server.hpp"
+#include "timeouts.hpp"
 
 namespace {
 
 class Server {
 public:
-    Server(int listener, const iolab::DocRoot& root);
+    Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts);
     void run();  // serves until SIGINT or SIGTERM
 
 private:
@@ -44,9 +45,11 @@ private:
     int listener_;
     const iolab::DocRoot& root_;
     std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
 };
 
-Server::Server(int listener, const iolab::DocRoot& root) : listener_(listener), root_(root) {}
+Server::Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts)
+    : listener_(listener), root_(root), sweep_(timeouts) {}
 
 void Server::run() {
     while (!iolab::stop_requested()) {
@@ -59,6 +62,11 @@ void Server::run() {
             ++next;  // serve() may erase this entry: step past it first
             serve(fd);
         }
+        // Every round also asks the clock, but only once per sweep interval
+        // does it walk the connections for those whose client kept them
+        // waiting too long, and close them (common/timeouts.hpp).
+        for (int fd : sweep_.expired(connections_))
+            connections_.erase(fd);
     }
 }
 
@@ -105,7 +113,7 @@ int main(int argc, char** argv) {
         iolab::shut_down_on_stop(listener.get());
         iolab::announce_listening(options, listener.get());
 
-        Server server(listener.get(), root);
+        Server server(listener.get(), root, options.timeouts);
         server.run();
         iolab::print_summary("stage04_nonblocking_poll");
         return 0;

@@ -35,6 +35,7 @@
 #include "log.hpp"
 #include "net.hpp"
 #include "server.hpp"
+#include "timeouts.hpp"
 
 namespace {
 
@@ -48,7 +49,7 @@ bool wants_write(iolab::Interest interest) {
 
 class Server {
 public:
-    Server(int listener, const iolab::DocRoot& root);
+    Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts);
     void run();  // serves until SIGINT or SIGTERM
 
 private:
@@ -61,6 +62,7 @@ private:
     int listener_;
     const iolab::DocRoot& root_;
     std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
     // Connections closed during this round, destroyed when it ends: until
     // then their descriptor numbers stay taken, so no new connection can get
     // a number that this round's results may still mention.
@@ -70,7 +72,8 @@ private:
     fd_set want_write_;
 };
 
-Server::Server(int listener, const iolab::DocRoot& root) : listener_(listener), root_(root) {
+Server::Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts)
+    : listener_(listener), root_(root), sweep_(timeouts) {
     if (listener_ >= FD_SETSIZE) throw std::runtime_error("listener descriptor past FD_SETSIZE");
     FD_ZERO(&want_read_);
     FD_ZERO(&want_write_);
@@ -84,7 +87,11 @@ void Server::run() {
         fd_set writable = want_write_;
         int max_fd =
             connections_.empty() ? listener_ : std::max(listener_, connections_.rbegin()->first);
-        int ready = ::select(max_fd + 1, &readable, &writable, nullptr, nullptr);
+        // It returns when a descriptor is ready, or when the next timeout sweep is due.
+        int wait_ms = sweep_.wait_ms();  // -1: every timeout is off, wait for ever
+        timeval timeout{wait_ms / 1000, wait_ms % 1000 * 1000};
+        int ready =
+            ::select(max_fd + 1, &readable, &writable, nullptr, wait_ms < 0 ? nullptr : &timeout);
         if (ready < 0) {
             if (errno == EINTR) continue;  // a signal: the loop condition sees the stop
             throw std::system_error(errno, std::system_category(), "select");
@@ -97,6 +104,10 @@ void Server::run() {
             else
                 serve(fd);
         }
+        // Once per sweep interval, not once per event: close the connections
+        // whose client kept them waiting too long (common/timeouts.hpp).
+        for (int fd : sweep_.expired(connections_))
+            close_connection(fd);
         closed_.clear();
     }
 }
@@ -174,7 +185,7 @@ int main(int argc, char** argv) {
         iolab::shut_down_on_stop(listener.get());
         iolab::announce_listening(options, listener.get());
 
-        Server server(listener.get(), root);
+        Server server(listener.get(), root, options.timeouts);
         server.run();
         iolab::print_summary("stage05_select");
         return 0;

@@ -34,6 +34,7 @@
 #include "log.hpp"
 #include "net.hpp"
 #include "server.hpp"
+#include "timeouts.hpp"
 
 namespace {
 
@@ -47,7 +48,7 @@ bool wants_write(iolab::Interest interest) {
 
 class Server {
 public:
-    Server(int listener, const iolab::DocRoot& root);
+    Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts);
     void run();  // serves until SIGINT or SIGTERM
 
 private:
@@ -60,6 +61,7 @@ private:
     int listener_;
     const iolab::DocRoot& root_;
     std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
     // Connections closed during this round, destroyed when it ends: until
     // then their descriptor numbers stay taken, so no new connection can get
     // a number that this round's results may still mention.
@@ -69,14 +71,16 @@ private:
     std::map<int, std::size_t> slot_;
 };
 
-Server::Server(int listener, const iolab::DocRoot& root) : listener_(listener), root_(root) {
+Server::Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts)
+    : listener_(listener), root_(root), sweep_(timeouts) {
     watch(listener_, iolab::Interest::read);
 }
 
 void Server::run() {
     while (!iolab::stop_requested()) {
         // poll() writes its answer into each entry's revents and leaves events alone.
-        int ready = ::poll(watched_.data(), watched_.size(), -1);
+        // It returns when a descriptor is ready, or when the next timeout sweep is due.
+        int ready = ::poll(watched_.data(), watched_.size(), sweep_.wait_ms());
         if (ready < 0) {
             if (errno == EINTR) continue;  // a signal: the loop condition sees the stop
             throw std::system_error(errno, std::system_category(), "poll");
@@ -94,6 +98,10 @@ void Server::run() {
             // entry into slot i: look at slot i again rather than skip it.
             if (i < watched_.size() && watched_[i].fd == fd) ++i;
         }
+        // Once per sweep interval, not once per event: close the connections
+        // whose client kept them waiting too long (common/timeouts.hpp).
+        for (int fd : sweep_.expired(connections_))
+            close_connection(fd);
         closed_.clear();
     }
 }
@@ -174,7 +182,7 @@ int main(int argc, char** argv) {
         iolab::shut_down_on_stop(listener.get());
         iolab::announce_listening(options, listener.get());
 
-        Server server(listener.get(), root);
+        Server server(listener.get(), root, options.timeouts);
         server.run();
         iolab::print_summary("stage06_poll");
         return 0;

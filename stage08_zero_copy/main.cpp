@@ -37,6 +37,7 @@
 #include "log.hpp"
 #include "net.hpp"
 #include "server.hpp"
+#include "timeouts.hpp"
 
 namespace {
 
@@ -50,7 +51,8 @@ bool wants_write(iolab::Interest interest) {
 
 class Server {
 public:
-    Server(int listener, const iolab::DocRoot& root, bool edge_triggered, std::string copy);
+    Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts,
+           bool edge_triggered, std::string copy);
     void run();  // serves until SIGINT or SIGTERM
 
 private:
@@ -63,6 +65,7 @@ private:
     int listener_;
     const iolab::DocRoot& root_;
     std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
     // Connections closed during this round, destroyed when it ends: until
     // then their descriptor numbers stay taken, so no new connection can get
     // a number that this round's results may still mention.
@@ -75,9 +78,11 @@ private:
     std::map<int, std::uint32_t> registered_;
 };
 
-Server::Server(int listener, const iolab::DocRoot& root, bool edge_triggered, std::string copy)
+Server::Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts,
+               bool edge_triggered, std::string copy)
     : listener_(listener),
       root_(root),
+      sweep_(timeouts),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       edge_triggered_(edge_triggered),
       copy_(std::move(copy)) {
@@ -89,8 +94,10 @@ void Server::run() {
     std::vector<epoll_event> events(1024);
     while (!iolab::stop_requested()) {
         // epoll_wait() copies out the ready list only (up to 1024 entries;
-        // the rest stay on it for the next call).
-        int ready = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), -1);
+        // the rest stay on it for the next call). It returns when a
+        // descriptor is ready, or when the next timeout sweep is due.
+        int ready = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()),
+                                 sweep_.wait_ms());
         if (ready < 0) {
             if (errno == EINTR) continue;  // a signal: the loop condition sees the stop
             throw std::system_error(errno, std::system_category(), "epoll_wait");
@@ -99,7 +106,7 @@ void Server::run() {
         // EPOLLRDHUP need no case of their own: advance() meets the EOF or
         // the error in its read() or write() and answers Interest::close.
         // An entry may name a connection closed earlier in this batch (here
-        // only by its own event, but a timeout sweep would close others),
+        // only by its own event; the timeout sweep runs after the batch),
         // and accept() in this batch could have given its number to a
         // newcomer, which would then get the stale event. closed_ keeps the
         // old descriptor open until the batch ends: serve() just finds it gone.
@@ -110,6 +117,10 @@ void Server::run() {
             else
                 serve(fd);
         }
+        // Once per sweep interval, not once per event: close the connections
+        // whose client kept them waiting too long (common/timeouts.hpp).
+        for (int fd : sweep_.expired(connections_))
+            close_connection(fd);
         closed_.clear();
     }
 }
@@ -203,7 +214,7 @@ int main(int argc, char** argv) {
         iolab::shut_down_on_stop(listener.get());
         iolab::announce_listening(options, listener.get());
 
-        Server server(listener.get(), root, trigger == "edge", copy);
+        Server server(listener.get(), root, options.timeouts, trigger == "edge", copy);
         server.run();
         iolab::print_summary("stage08_zero_copy");
         return 0;

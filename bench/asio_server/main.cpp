@@ -6,12 +6,19 @@
 // connection that reads as if it were blocking code. The comparison runner
 // measures it beside stage07 to show what a mature event loop adds or costs.
 // asio is used nowhere else in iolab.
+//
+// Timeouts (--request-timeout, --idle-timeout, --send-timeout): each
+// connection has a watchdog, a second coroutine on a steady_timer, raced
+// against the conversation with `||`; whichever ends first cancels the other.
+// asio keeps its timers in a heap ordered by expiry, so nothing sweeps all
+// connections as the stages' loops do.
 
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <array>
 #include <asio.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <csignal>
 #include <optional>
 #include <thread>
@@ -21,18 +28,22 @@
 #include "log.hpp"
 #include "protocol.hpp"
 #include "server.hpp"
+#include "timeouts.hpp"
 
 namespace {
 
 using asio::ip::tcp;
 using Error = asio::error_code;
+using iolab::Clock;
+using namespace asio::experimental::awaitable_operators;
 constexpr auto use_awaitable = asio::use_awaitable;
 
 // Writes one response: the head and the first piece of a file body leave in
 // one gathered write, then the rest of the body a chunk at a time (read()
-// into a user buffer, as stages 01-07 do).
+// into a user buffer, as stages 01-07 do). Each write must be done within
+// --send-timeout: `clock` restarts before each one.
 asio::awaitable<bool> send_response(tcp::socket& socket, iolab::Response& response,
-                                    std::vector<char>& chunk) {
+                                    std::vector<char>& chunk, iolab::ConnectionClock& clock) {
     Error error;
     std::string_view head = response.head;
     do {
@@ -45,6 +56,7 @@ asio::awaitable<bool> send_response(tcp::socket& socket, iolab::Response& respon
         response.file_length -= static_cast<std::uint64_t>(got);
         std::array<asio::const_buffer, 2> buffers{
             asio::buffer(head), asio::buffer(chunk.data(), static_cast<std::size_t>(got))};
+        clock.update(iolab::Waiting::client_to_read, {.sent = true});
         std::size_t sent =
             co_await asio::async_write(socket, buffers, asio::redirect_error(use_awaitable, error));
         if (error) co_return false;
@@ -56,23 +68,28 @@ asio::awaitable<bool> send_response(tcp::socket& socket, iolab::Response& respon
 }
 
 // One connection, start to finish: the same loop as stage01's serve(), but
-// every wait is a co_await, so thousands of these share one thread.
-asio::awaitable<void> serve(tcp::socket socket, const iolab::DocRoot& root) {
+// every wait is a co_await, so thousands of these share one thread. `clock`
+// says what it waits for, since when (common/timeouts.hpp).
+asio::awaitable<void> converse(tcp::socket& socket, const iolab::DocRoot& root,
+                               iolab::ConnectionClock& clock) {
     iolab::Session session(root);
     std::vector<char> chunk(64 * 1024);
     char buffer[16 * 1024];
     Error error;
-    for (;;) {
+    for (bool received = false;; received = true) {
+        std::uint64_t answered = session.answered();
         while (std::optional<iolab::Response> response = session.next_response()) {
-            if (!co_await send_response(socket, *response, chunk)) co_return;
+            if (!co_await send_response(socket, *response, chunk, clock)) co_return;
         }
         if (session.finished()) break;
+        clock.update(iolab::waiting_for(session, false),
+                     {.received = received, .answered = session.answered() != answered});
         std::size_t n = co_await socket.async_read_some(asio::buffer(buffer),
                                                         asio::redirect_error(use_awaitable, error));
         if (error == asio::error::eof)
             session.feed_eof();
         else if (error)
-            co_return;  // reset, or the server is stopping
+            co_return;  // reset, timed out (cancelled by the watchdog), or stopping
         else
             session.feed({buffer, n});
     }
@@ -80,7 +97,31 @@ asio::awaitable<void> serve(tcp::socket socket, const iolab::DocRoot& root) {
     socket.shutdown(tcp::socket::shutdown_send, error);
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const iolab::DocRoot& root) {
+// Returns once the connection's deadline has passed. The deadline may move
+// while it sleeps, even closer (an idle wait of 60 s becomes a send wait of
+// 30 s), but never to less than the shortest timeout from the moment it
+// moves: waking at that distance at the latest, the watchdog is never late.
+asio::awaitable<void> watchdog(const iolab::ConnectionClock& clock,
+                               const iolab::Timeouts& timeouts) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    Clock::duration look_again = iolab::shortest_timeout(timeouts).value_or(std::chrono::hours(1));
+    for (Clock::time_point now = Clock::now(); now < clock.deadline(timeouts); now = Clock::now()) {
+        timer.expires_at(std::min(clock.deadline(timeouts), now + look_again));
+        co_await timer.async_wait(use_awaitable);  // throws when cancelled: the conversation ended
+    }
+}
+
+asio::awaitable<void> serve(tcp::socket socket, const iolab::DocRoot& root,
+                            const iolab::Timeouts& timeouts) {
+    iolab::ConnectionClock clock;
+    auto ended = co_await (converse(socket, root, clock) || watchdog(clock, timeouts));
+    // The watchdog won: a client that stopped reading is reset (see reset_on_close()).
+    if (ended.index() == 1 && clock.waiting() == iolab::Waiting::client_to_read)
+        iolab::reset_on_close(socket.native_handle());
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const iolab::DocRoot& root,
+                                  const iolab::Timeouts& timeouts) {
     asio::steady_timer pause(acceptor.get_executor());
     for (;;) {
         Error error;
@@ -97,7 +138,10 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const iolab::DocRoot&
         }
         socket.set_option(tcp::no_delay(true), error);
         iolab::stats().connections++;
-        asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), root), asio::detached);
+        // A strand per connection: with --threads > 1, its conversation and
+        // its watchdog must still take turns.
+        asio::co_spawn(asio::make_strand(acceptor.get_executor()),
+                       serve(std::move(socket), root, timeouts), asio::detached);
     }
 }
 
@@ -125,7 +169,7 @@ int main(int argc, char** argv) {
         stop_signals.async_wait([&](const Error&, int) { context.stop(); });
 
         iolab::announce_listening(options, acceptor.native_handle());
-        asio::co_spawn(context, accept_loop(acceptor, root), asio::detached);
+        asio::co_spawn(context, accept_loop(acceptor, root, options.timeouts), asio::detached);
 
         std::vector<std::jthread> extra;
         for (int i = 1; i < threads; ++i)

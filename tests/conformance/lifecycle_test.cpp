@@ -16,7 +16,7 @@ namespace {
 
 ServerProcess start_own_server() {
     return ServerProcess(options().server, document_root().root, options().server_args,
-                         new_stderr_path());
+                         new_stderr_path(), launch_options());
 }
 
 struct Summary {

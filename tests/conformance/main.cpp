@@ -1,9 +1,12 @@
 // The conformance suite: one program, run against every server.
 //
-//   iolab_conformance --server PATH [--serial] [--server-arg=X ...] [Catch2 options]
+//   iolab_conformance --server PATH [--serial] [--server-arg=X ...]
+//                     [--server-env=NAME=VALUE ...] [Catch2 options]
 //
 // It starts the server with `--port 0 --root <a temporary directory>` plus the
-// --server-arg flags, reads its `listening on HOST:PORT` line, and checks the
+// --server-arg flags (and the --server-env variables in its environment only:
+// tests/faults preloads a fault-injecting library into the server this way),
+// reads its `listening on HOST:PORT` line, and checks the
 // protocol of DESIGN.md over real sockets. cmake/iolab.cmake registers it in
 // CTest once per stage, with that stage's expectations as flags.
 #define CATCH_CONFIG_RUNNER
@@ -46,6 +49,9 @@ int main(int argc, char* argv[]) {
                 Opt(options.server_args, "flag")["--server-arg"](
                     "an extra argument for the server, e.g. --server-arg=--trigger "
                     "--server-arg=edge (repeatable)") |
+                Opt(options.server_env, "NAME=VALUE")["--server-env"](
+                    "a variable for the server's environment only, e.g. "
+                    "--server-env=LD_PRELOAD=/path/shim.so (repeatable)") |
                 expectation_flags(options.expect));
     if (int rc = session.applyCommandLine(argc, argv); rc != 0) return rc;
     if (session.configData().showHelp || session.configData().listTests ||

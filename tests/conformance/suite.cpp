@@ -86,7 +86,8 @@ std::string broken_server;               // why a freshly started server failed 
 
 std::unique_ptr<ServerProcess> start_server() {
     return std::make_unique<ServerProcess>(options().server, document_root().root,
-                                           options().server_args, new_stderr_path());
+                                           options().server_args, new_stderr_path(),
+                                           launch_options());
 }
 
 // Empty when the server is alive, clean and answering; otherwise what is wrong.

@@ -25,10 +25,15 @@ struct Expectations {
 struct SuiteOptions {
     std::string server;                    // --server PATH
     std::vector<std::string> server_args;  // --server-arg=X, repeated
+    std::vector<std::string> server_env;   // --server-env=NAME=VALUE, repeated
     Expectations expect;
 };
 
 SuiteOptions& options();
+// How every server of the run is started (its --server-env entries).
+inline LaunchOptions launch_options() {
+    return LaunchOptions{options().server_env};
+}
 inline const Expectations& expect() {
     return options().expect;
 }

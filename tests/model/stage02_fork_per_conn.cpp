@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "support.hpp"
+#include "timeouts.hpp"
 
 extern std::string g_server;
 
@@ -125,4 +126,19 @@ TEST_CASE("stage02: SIGTERM stops the parent and every child, and the summary co
     std::string summary = server.read_line(5s);
     INFO("summary: " << summary);
     CHECK(summary.find("3 connections, 3 requests") != std::string::npos);
+}
+
+TEST_CASE("stage02: timeouts end a slow, silent or non-reading client's connection",
+          "[fork][timeouts]") {
+    check_timeouts({}, Model::concurrent);
+}
+
+TEST_CASE("stage02: a silent client's child exits after --idle-timeout and is reaped",
+          "[fork][timeouts]") {
+    ServerProcess server(g_server, {"--idle-timeout", "1"});
+    iolab::Fd silent = connect_to(server.port());
+    REQUIRE(silent);
+    CHECK(eventually([&] { return children_of(server.pid()).total == 1; }, 2s));
+    CHECK(closed_by_peer(silent.get(), 5s));
+    CHECK(eventually([&] { return children_of(server.pid()).total == 0; }, 5s));
 }

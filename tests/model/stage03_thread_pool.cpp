@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "support.hpp"
+#include "timeouts.hpp"
 
 extern std::string g_server;
 
@@ -115,4 +116,22 @@ TEST_CASE("stage03: SIGTERM wakes workers blocked on idle clients and exits 0",
     std::string summary = server.read_line(5s);
     INFO("summary: " << summary);
     CHECK(summary.starts_with("stage03_thread_pool: 4 connections"));
+}
+
+TEST_CASE("stage03: timeouts end a slow, silent or non-reading client's connection",
+          "[pool][timeouts]") {
+    check_timeouts({}, Model::concurrent);
+}
+
+TEST_CASE("stage03: a silent client frees its worker after --idle-timeout", "[pool][timeouts]") {
+    ServerProcess server(g_server, {"--threads", "1", "--queue", "1", "--idle-timeout", "1"});
+    iolab::Fd silent = connect_to(server.port());
+    REQUIRE(silent);
+    std::this_thread::sleep_for(200ms);  // the only worker takes it, and waits in read()
+    iolab::Fd queued = connect_to(server.port());
+    REQUIRE(queued);
+    REQUIRE(send_all(queued.get(), "ECHO queued\n"));
+    CHECK(recv_line(queued.get(), 300ms).empty());  // nobody reads it yet
+    CHECK(closed_by_peer(silent.get(), 5s));
+    CHECK(recv_line(queued.get(), 5s) == "queued\n");  // the freed worker took it
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support.hpp"
+#include "timeouts.hpp"
 
 extern std::string g_server;
 
@@ -116,4 +117,9 @@ TEST_CASE("stage04: SIGTERM is noticed by the loop, with clients connected", "[n
     std::string summary = server.read_line(5s);
     INFO("summary: " << summary);
     CHECK(summary.starts_with("stage04_nonblocking_poll: 5 connections, 5 requests"));
+}
+
+TEST_CASE("stage04: timeouts close a slow, silent or non-reading client; others are served",
+          "[nonblocking][timeouts]") {
+    check_timeouts({}, Model::concurrent);
 }

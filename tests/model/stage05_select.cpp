@@ -5,6 +5,7 @@
 #include <sys/select.h>
 
 #include "multiplexing.hpp"
+#include "timeouts.hpp"
 
 using namespace model;
 
@@ -65,4 +66,8 @@ TEST_CASE("select: clients that do not read are throttled, others still served")
 
 TEST_CASE("select: pipelined requests then end-of-input are all answered") {
     check_pipelined_then_eof({});
+}
+
+TEST_CASE("select: timeouts close a slow, silent or non-reading client; others are served") {
+    check_timeouts({}, Model::concurrent);
 }

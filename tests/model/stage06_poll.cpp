@@ -1,5 +1,6 @@
 // stage06_poll's model: no FD_SETSIZE wall; thousands of connections at once.
 #include "multiplexing.hpp"
+#include "timeouts.hpp"
 
 using namespace model;
 
@@ -17,4 +18,8 @@ TEST_CASE("poll: clients that do not read are throttled, others still served") {
 
 TEST_CASE("poll: pipelined requests then end-of-input are all answered") {
     check_pipelined_then_eof({});
+}
+
+TEST_CASE("poll: timeouts close a slow, silent or non-reading client; others are served") {
+    check_timeouts({}, Model::concurrent);
 }

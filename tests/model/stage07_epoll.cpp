@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "multiplexing.hpp"
+#include "timeouts.hpp"
 
 using namespace model;
 
@@ -95,5 +96,14 @@ TEST_CASE("epoll: pipelined requests then end-of-input are all answered") {
     }
     SECTION("edge-triggered") {
         check_pipelined_then_eof(edge);
+    }
+}
+
+TEST_CASE("epoll: timeouts close a slow, silent or non-reading client; others are served") {
+    SECTION("level-triggered") {
+        check_timeouts(level, Model::concurrent);
+    }
+    SECTION("edge-triggered") {
+        check_timeouts(edge, Model::concurrent);
     }
 }

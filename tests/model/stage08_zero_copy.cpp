@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support.hpp"
+#include "timeouts.hpp"
 
 extern std::string g_server;
 using namespace model;
@@ -137,6 +138,18 @@ TEST_CASE("a file truncated while it is sent closes that connection, and only th
             CHECK(cpu_used_during(server.pid(), std::chrono::milliseconds(500)) < 0.3);
             CHECK(echo_works(bystander.get(), "still here"));
             CHECK(server.stop() == 0);
+        }
+    }
+}
+
+TEST_CASE("timeouts close a slow, silent or non-reading client; others are served") {
+    check_timeouts({}, Model::concurrent);
+}
+
+TEST_CASE("a client that stops reading is reset after --send-timeout, whatever the copy path") {
+    for (const std::string& copy : copy_paths) {
+        DYNAMIC_SECTION("--copy " << copy) {
+            check_send_timeout({"--copy", copy}, Model::concurrent);
         }
     }
 }

@@ -3,6 +3,7 @@
 // and reaped when this object goes away, whatever the test did.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -16,13 +17,25 @@
 
 namespace conformance {
 
+// How to start the server, beyond its command line.
+struct LaunchOptions {
+    // NAME=VALUE entries added to the server's environment (replacing a
+    // variable of the same name), e.g. LD_PRELOAD=... to inject faults.
+    std::vector<std::string> environment;
+    // The server's RLIMIT_NOFILE soft limit, set in the child just before
+    // exec (0: inherit ours). A server run out of descriptors this way needs
+    // no test opening thousands of sockets.
+    rlim_t max_open_files = 0;
+};
+
 class ServerProcess {
 public:
     // Starts `binary --port 0 --root ROOT ARGS...` with stdout on a pipe and
     // stderr in `stderr_path`, and waits for its `listening on` line.
     // Throws ConformanceError if it exits or stays silent instead.
     ServerProcess(const std::string& binary, const std::string& root,
-                  const std::vector<std::string>& args, std::string stderr_path);
+                  const std::vector<std::string>& args, std::string stderr_path,
+                  const LaunchOptions& launch = {});
     ~ServerProcess();  // SIGKILL to its process group, then reap
     ServerProcess(const ServerProcess&) = delete;
     ServerProcess& operator=(const ServerProcess&) = delete;

@@ -1,6 +1,8 @@
 // The test client: a TCP connection to the server under test, with a
 // timeout on every read and every write, so a hung server fails the test
-// case that met it instead of hanging CTest.
+// case that met it instead of hanging CTest. Shared by the conformance and
+// the adversarial suites (both check DESIGN.md's contract, hence the
+// namespace), with the server process and /proc probes beside it.
 //
 // Failures are reported by throwing ConformanceError; Catch2 turns the
 // exception into a failed test case and prints its message. So test cases
@@ -38,16 +40,27 @@ std::string printable(std::string_view bytes, std::size_t limit = 200);
 
 class Connection {
 public:
-    // Connects to host:port (numeric address). Throws ConformanceError on failure.
-    Connection(const std::string& host, std::uint16_t port);
+    // Connects to host:port (numeric address). Throws ConformanceError on
+    // failure. A `receive_buffer` (bytes, 0: the default) is set as SO_RCVBUF
+    // before connecting, so the window is small from the start: the server's
+    // replies back up after a few kilobytes the client does not read.
+    Connection(const std::string& host, std::uint16_t port, int receive_buffer = 0);
 
     // Sends all of `bytes` in as few writes as the kernel takes.
     void send(std::string_view bytes);
     // Sends `bytes` one write per byte (TCP_NODELAY is on: one segment each).
     void send_byte_by_byte(std::string_view bytes);
+    // Sends `bytes` until done or until the server closes or resets the
+    // connection, which is not an error here; returns the count sent. For
+    // requests the server is expected to cut short (a line too long, junk
+    // after a refusal). Still throws on a timeout.
+    std::size_t send_until_closed(std::string_view bytes);
 
     // Exactly `n` bytes.
     std::string read_exact(std::size_t n);
+    // What has arrived, at most `max` bytes, waiting for at least one: to
+    // stream a body too large to hold (throws on EOF, like read_exact).
+    std::string read_some(std::size_t max);
     // Up to and including the first `delimiter`.
     std::string read_until(std::string_view delimiter);
     std::string read_line() { return read_until("\n"); }

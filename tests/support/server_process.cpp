@@ -18,28 +18,59 @@ namespace conformance {
 
 namespace {
 
+// Our environment with `changes` (NAME=VALUE) applied, as the strings
+// execve() takes. Built before fork(): the child may not allocate.
+std::vector<std::string> environment_with(const std::vector<std::string>& changes) {
+    std::vector<std::string> result;
+    auto name_of = [](const std::string& entry) { return entry.substr(0, entry.find('=')); };
+    for (char** e = environ; *e != nullptr; ++e) {
+        std::string entry = *e;
+        bool replaced = false;
+        for (const std::string& change : changes)
+            replaced = replaced || name_of(change) == name_of(entry);
+        if (!replaced) result.push_back(entry);
+    }
+    result.insert(result.end(), changes.begin(), changes.end());
+    return result;
+}
+
+std::vector<char*> pointers_to(std::vector<std::string>& strings) {
+    std::vector<char*> pointers;
+    for (std::string& s : strings)
+        pointers.push_back(s.data());
+    pointers.push_back(nullptr);
+    return pointers;
+}
+
 // In the child, between fork() and exec(): only async-signal-safe calls.
-[[noreturn]] void exec_server(char* const* argv, int stdout_fd, int stderr_fd, pid_t parent) {
+[[noreturn]] void exec_server(char* const* argv, char* const* envp, rlim_t max_open_files,
+                              int stdout_fd, int stderr_fd, pid_t parent) {
     ::setpgid(0, 0);  // its own group: killing the group also ends a forking server's children
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the suite, even if it is killed
     if (::getppid() != parent) ::_exit(127);
     ::dup2(stdout_fd, STDOUT_FILENO);
     ::dup2(stderr_fd, STDERR_FILENO);
-    ::execv(argv[0], argv);
+    if (max_open_files > 0) {
+        rlimit limit{};
+        ::getrlimit(RLIMIT_NOFILE, &limit);
+        limit.rlim_cur = max_open_files;
+        if (::setrlimit(RLIMIT_NOFILE, &limit) < 0) ::_exit(127);
+    }
+    ::execve(argv[0], argv, envp);
     ::_exit(127);
 }
 
 }  // namespace
 
 ServerProcess::ServerProcess(const std::string& binary, const std::string& root,
-                             const std::vector<std::string>& args, std::string stderr_path)
+                             const std::vector<std::string>& args, std::string stderr_path,
+                             const LaunchOptions& launch)
     : stderr_path_(std::move(stderr_path)) {
     std::vector<std::string> argv = {binary, "--port", "0", "--root", root};
     argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> exec_args;
-    for (const std::string& a : argv)
-        exec_args.push_back(const_cast<char*>(a.c_str()));
-    exec_args.push_back(nullptr);
+    std::vector<char*> exec_args = pointers_to(argv);
+    std::vector<std::string> environment = environment_with(launch.environment);
+    std::vector<char*> exec_environment = pointers_to(environment);
 
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) < 0) throw ConformanceError("pipe2 failed");
@@ -52,7 +83,9 @@ ServerProcess::ServerProcess(const std::string& binary, const std::string& root,
     pid_t parent = ::getpid();
     pid_ = ::fork();
     if (pid_ < 0) throw ConformanceError(std::string("fork: ") + std::strerror(errno));
-    if (pid_ == 0) exec_server(exec_args.data(), stdout_write.get(), stderr_file.get(), parent);
+    if (pid_ == 0)
+        exec_server(exec_args.data(), exec_environment.data(), launch.max_open_files,
+                    stdout_write.get(), stderr_file.get(), parent);
     ::setpgid(pid_, pid_);  // also here, so the group exists before we ever signal it
     stdout_write.reset();   // the pipe reaches EOF when the server (and its children) exit
     try {

@@ -74,7 +74,7 @@ std::string printable(std::string_view bytes, std::size_t limit) {
     return out;
 }
 
-Connection::Connection(const std::string& host, std::uint16_t port) {
+Connection::Connection(const std::string& host, std::uint16_t port, int receive_buffer) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -95,6 +95,8 @@ Connection::Connection(const std::string& host, std::uint16_t port) {
     ::setsockopt(socket_.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
     int one = 1;
     ::setsockopt(socket_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (receive_buffer > 0)
+        ::setsockopt(socket_.get(), SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
 
     int connected = ::connect(socket_.get(), found->ai_addr, found->ai_addrlen);
     ::freeaddrinfo(found);
@@ -111,6 +113,20 @@ void Connection::send(std::string_view bytes) {
         if (n < 0) throw ConformanceError(errno_text("send"));
         bytes.remove_prefix(static_cast<std::size_t>(n));
     }
+}
+
+std::size_t Connection::send_until_closed(std::string_view bytes) {
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+        ssize_t n = ::send(socket_.get(), bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) break;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            throw ConformanceError("timed out sending: the server neither read nor closed");
+        if (n < 0) throw ConformanceError(errno_text("send"));
+        sent += static_cast<std::size_t>(n);
+    }
+    return sent;
 }
 
 void Connection::send_byte_by_byte(std::string_view bytes) {
@@ -161,6 +177,12 @@ std::string Connection::read_exact(std::size_t n) {
                                    " expected bytes: " + printable(buffer_));
     }
     return take(n);
+}
+
+std::string Connection::read_some(std::size_t max) {
+    if (buffer_.empty() && !fill(io_timeout))
+        throw ConformanceError("the server closed the connection while more bytes were expected");
+    return take(std::min(max, buffer_.size()));
 }
 
 std::string Connection::read_until(std::string_view delimiter) {

@@ -1,0 +1,130 @@
+#include "proc.hpp"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace conformance {
+
+namespace {
+
+std::string proc_path(pid_t pid, const std::string& rest) {
+    return "/proc/" + std::to_string(pid) + "/" + rest;
+}
+
+// The names in a /proc directory, without "." and "..".
+std::vector<std::string> entries(const std::string& path) {
+    std::vector<std::string> names;
+    if (DIR* dir = ::opendir(path.c_str())) {
+        while (dirent* entry = ::readdir(dir))
+            if (entry->d_name[0] != '.') names.emplace_back(entry->d_name);
+        ::closedir(dir);
+    }
+    return names;
+}
+
+}  // namespace
+
+std::vector<pid_t> process_tree(pid_t pid) {
+    std::vector<pid_t> tree{pid};
+    for (std::size_t i = 0; i < tree.size(); ++i) {
+        // Children are listed per thread: a child forked by any thread counts.
+        for (const std::string& task : entries(proc_path(tree[i], "task"))) {
+            std::ifstream children(proc_path(tree[i], "task/" + task + "/children"));
+            pid_t child;
+            while (children >> child)
+                tree.push_back(child);
+        }
+    }
+    return tree;
+}
+
+long memory_kib(pid_t pid) {
+    long total = 0;
+    for (pid_t p : process_tree(pid)) {
+        std::ifstream rollup(proc_path(p, "smaps_rollup"));
+        std::string line;
+        while (std::getline(rollup, line))
+            if (line.starts_with("Pss:")) total += std::stol(line.substr(4));
+    }
+    return total;
+}
+
+int open_fds(pid_t pid) {
+    int total = 0;
+    for (pid_t p : process_tree(pid))
+        total += static_cast<int>(entries(proc_path(p, "fd")).size());
+    return total;
+}
+
+// What descriptor `fd` of process `pid` is: a path, "socket:[INODE]", "pipe:[INODE]"...
+std::string fd_target(pid_t pid, const std::string& fd) {
+    char target[256] = {};
+    ssize_t n = ::readlink(proc_path(pid, "fd/" + fd).c_str(), target, sizeof target - 1);
+    return n > 0 ? target : "?";
+}
+
+int open_sockets(pid_t pid) {
+    int total = 0;
+    for (pid_t p : process_tree(pid))
+        for (const std::string& fd : entries(proc_path(p, "fd")))
+            if (fd_target(p, fd).starts_with("socket:")) ++total;
+    return total;
+}
+
+std::string describe_fds(pid_t pid) {
+    std::string text;
+    for (pid_t p : process_tree(pid))
+        for (const std::string& fd : entries(proc_path(p, "fd")))
+            text += std::to_string(p) + ": " + fd + " -> " + fd_target(p, fd) + "\n";
+    return text;
+}
+
+double cpu_seconds(pid_t pid) {
+    unsigned long long ticks = 0;
+    for (pid_t p : process_tree(pid)) {
+        std::ifstream stat(proc_path(p, "stat"));
+        std::string line;
+        std::getline(stat, line);
+        // The command name (field 2) may hold spaces: count from its ')'.
+        std::size_t close_paren = line.rfind(')');
+        if (close_paren == std::string::npos) continue;
+        std::istringstream fields(line.substr(close_paren + 2));
+        std::string field;
+        for (int i = 3; fields >> field && i <= 15; ++i)  // 14: utime, 15: stime
+            if (i >= 14) ticks += std::stoull(field);
+    }
+    return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+double cpu_used_during(pid_t pid, std::chrono::milliseconds interval) {
+    double before = cpu_seconds(pid);
+    std::this_thread::sleep_for(interval);
+    return cpu_seconds(pid) - before;
+}
+
+int close_wait_sockets(std::uint16_t port) {
+    // Each line: "sl local_address rem_address st ...", addresses as
+    // HEX_IP:HEX_PORT, the state in hex (08 is CLOSE_WAIT).
+    int count = 0;
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+        std::ifstream in(table);
+        std::string line;
+        std::getline(in, line);  // the header
+        while (std::getline(in, line)) {
+            std::istringstream fields(line);
+            std::string slot, local, remote, state;
+            fields >> slot >> local >> remote >> state;
+            std::size_t colon = local.rfind(':');
+            if (colon == std::string::npos) continue;
+            if (std::stoul(local.substr(colon + 1), nullptr, 16) == port && state == "08") ++count;
+        }
+    }
+    return count;
+}
+
+}  // namespace conformance

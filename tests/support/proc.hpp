@@ -1,0 +1,45 @@
+// Looking at a server from the outside, through /proc: what it costs
+// (memory, descriptors, CPU time) and what it left behind (sockets in
+// CLOSE_WAIT). Every probe covers the whole process tree, so a forking
+// server (stage02) is measured with its children, as `ps` would show it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace conformance {
+
+// `pid` and its descendants (from /proc/PID/task/TID/children), parents first.
+std::vector<pid_t> process_tree(pid_t pid);
+
+// Memory of the tree in KiB: the sum of each process's proportional set
+// size (Pss in /proc/PID/smaps_rollup). For one process that is its resident
+// memory (VmRSS) less its share of libraries; unlike VmRSS, it counts a page
+// that a forked child still shares with its parent once, not once per child.
+long memory_kib(pid_t pid);
+
+// Open descriptors of the tree: the entries of every /proc/PID/fd.
+int open_fds(pid_t pid);
+// Those of them that are sockets (a server at rest has one: its listener).
+int open_sockets(pid_t pid);
+
+// What the tree's descriptors are ("4 -> socket:[1234]", one per line), to
+// show in a failure message which ones were left open.
+std::string describe_fds(pid_t pid);
+
+// CPU seconds (user + system) the tree has used, from /proc/PID/stat.
+double cpu_seconds(pid_t pid);
+
+// CPU seconds the tree uses while the caller sleeps for `interval`: an idle
+// server uses about 0, one that spins about `interval` (per spinning thread).
+double cpu_used_during(pid_t pid, std::chrono::milliseconds interval);
+
+// TCP sockets on local port `port` in the CLOSE_WAIT state (the peer closed,
+// we did not): /proc/net/tcp and tcp6, as `ss -tan state close-wait` shows them.
+int close_wait_sockets(std::uint16_t port);
+
+}  // namespace conformance
