@@ -23,6 +23,13 @@ if(IOLAB_SANITIZE)
   string(REPLACE ";" "," iolab_san "${IOLAB_SANITIZE}")
   add_compile_options(-fsanitize=${iolab_san} -fno-omit-frame-pointer -fno-sanitize-recover=all)
   add_link_options(-fsanitize=${iolab_san})
+  # UBSan's vptr check cannot work in a process out of descriptors, which
+  # the tests provoke on purpose (a descriptor storm): before it trusts an
+  # object's type it probes the object's memory through a pipe(2), which then
+  # fails with EMFILE, and it reports a false "invalid vptr" and ends the process.
+  if(IOLAB_SANITIZE MATCHES "undefined")
+    add_compile_options(-fno-sanitize=vptr)
+  endif()
 endif()
 
 # iolab_stage(NAME [THREADED] [SERIAL] ...) builds NAME/main.cpp into the

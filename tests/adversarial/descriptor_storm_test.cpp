@@ -25,6 +25,7 @@
 
 using namespace adversarial;
 
+
 TEST_CASE(
     "descriptor storm: out of descriptors, nobody spins, the connected are served, "
     "and the server recovers",
