@@ -25,7 +25,6 @@
 
 using namespace adversarial;
 
-
 TEST_CASE(
     "descriptor storm: out of descriptors, nobody spins, the connected are served, "
     "and the server recovers",
