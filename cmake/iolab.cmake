@@ -63,12 +63,6 @@ function(iolab_label_threaded test_name target)
   endif()
 endfunction()
 
-# Servers that fall short of DESIGN.md in a way the adversarial suite knows
-# about: each entry is a reported bug, to remove once the server is fixed.
-#   asio_server: out of descriptors, it pauses accept() and leaves newcomers
-#   in the backlog instead of answering them ERR 503 busy.
-set(iolab_known_no_busy_refusal asio_server)
-
 # iolab_conformance(TEST_NAME TARGET [SERIAL] [BLOCKING] [BUSY_POLLS] [CONFORMANCE_ARGS ...]
 #                   [ADVERSARIAL_ARGS ...] [SERVER_ARGS ...])
 # adds the CTest entries conformance.TEST_NAME and adversarial.TEST_NAME, the
@@ -104,9 +98,6 @@ function(iolab_conformance test_name target)
   endif()
   if(arg_BUSY_POLLS)
     list(APPEND adversarial_expect --busy-polls)
-  endif()
-  if(target IN_LIST iolab_known_no_busy_refusal)
-    list(APPEND adversarial_expect --no-busy-refusal)
   endif()
   add_test(NAME adversarial.${test_name}
            COMMAND iolab_adversarial --server $<TARGET_FILE:${target}> ${adversarial_expect} ${arg_ADVERSARIAL_ARGS} ${server_args})

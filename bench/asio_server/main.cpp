@@ -26,6 +26,7 @@
 
 #include "cli.hpp"
 #include "log.hpp"
+#include "net.hpp"
 #include "protocol.hpp"
 #include "server.hpp"
 #include "timeouts.hpp"
@@ -40,12 +41,15 @@ constexpr auto use_awaitable = asio::use_awaitable;
 
 // Writes one response: the head and the first piece of a file body leave in
 // one gathered write, then the rest of the body a chunk at a time (read()
-// into a user buffer, as stages 01-07 do). Each write must be done within
-// --send-timeout: `clock` restarts before each one.
+// into a user buffer, as stages 01-07 do). The chunk exists only while a
+// body is being sent, so an idle connection does not hold 64 KiB. Each write
+// must be done within --send-timeout: `clock` restarts before each one.
 asio::awaitable<bool> send_response(tcp::socket& socket, iolab::Response& response,
-                                    std::vector<char>& chunk, iolab::ConnectionClock& clock) {
+                                    iolab::ConnectionClock& clock) {
     Error error;
     std::string_view head = response.head;
+    std::vector<char> chunk(
+        static_cast<std::size_t>(std::min<std::uint64_t>(64 * 1024, response.file_length)));
     do {
         std::size_t want =
             static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), response.file_length));
@@ -70,28 +74,36 @@ asio::awaitable<bool> send_response(tcp::socket& socket, iolab::Response& respon
 // One connection, start to finish: the same loop as stage01's serve(), but
 // every wait is a co_await, so thousands of these share one thread. `clock`
 // says what it waits for, since when (common/timeouts.hpp).
+//
+// It waits for the socket to be readable and only then reads, into a buffer
+// of the thread's: a buffer in the coroutine's frame would cost every idle
+// connection 16 KiB. (The session keeps what it has not parsed yet.)
 asio::awaitable<void> converse(tcp::socket& socket, const iolab::DocRoot& root,
                                iolab::ConnectionClock& clock) {
+    thread_local std::array<char, 16 * 1024> buffer;
     iolab::Session session(root);
-    std::vector<char> chunk(64 * 1024);
-    char buffer[16 * 1024];
     Error error;
-    for (bool received = false;; received = true) {
+    socket.non_blocking(true, error);  // read_some() below must not block the thread
+    bool received = false;  // since the last clock update
+    for (;;) {
         std::uint64_t answered = session.answered();
         while (std::optional<iolab::Response> response = session.next_response()) {
-            if (!co_await send_response(socket, *response, chunk, clock)) co_return;
+            if (!co_await send_response(socket, *response, clock)) co_return;
         }
         if (session.finished()) break;
         clock.update(iolab::waiting_for(session, false),
                      {.received = received, .answered = session.answered() != answered});
-        std::size_t n = co_await socket.async_read_some(asio::buffer(buffer),
-                                                        asio::redirect_error(use_awaitable, error));
+        co_await socket.async_wait(tcp::socket::wait_read,
+                                   asio::redirect_error(use_awaitable, error));
+        if (error) co_return;  // timed out (cancelled by the watchdog) or stopping
+        std::size_t n = socket.read_some(asio::buffer(buffer), error);
+        received = error != asio::error::would_block;  // else a spurious wake-up
         if (error == asio::error::eof)
             session.feed_eof();
-        else if (error)
-            co_return;  // reset, timed out (cancelled by the watchdog), or stopping
-        else
-            session.feed({buffer, n});
+        else if (error && received)
+            co_return;  // reset
+        else if (received)
+            session.feed({buffer.data(), n});
     }
     // End our side first so unread request bytes do not turn the close into a reset.
     socket.shutdown(tcp::socket::shutdown_send, error);
@@ -122,26 +134,26 @@ asio::awaitable<void> serve(tcp::socket socket, const iolab::DocRoot& root,
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const iolab::DocRoot& root,
                                   const iolab::Timeouts& timeouts) {
-    asio::steady_timer pause(acceptor.get_executor());
+    const tcp protocol = acceptor.local_endpoint().protocol();
     for (;;) {
+        // Wait for a newcomer, then accept it with common/'s accept_connection()
+        // rather than asio's async_accept: out of descriptors (EMFILE), it
+        // refuses the newcomer with ERR 503 busy through a spare descriptor, as
+        // every stage does. asio would only report the error and leave the
+        // newcomer in the backlog, the listener readable.
         Error error;
-        tcp::socket socket =
-            co_await acceptor.async_accept(asio::redirect_error(use_awaitable, error));
-        if (error == asio::error::operation_aborted) co_return;  // stopping
-        if (error) {
-            // Out of descriptors (EMFILE) leaves the listener readable: retrying at once
-            // would spin. Wait a little instead; clients already connected keep being served.
-            iolab::log_warn("accept: ", error.message());
-            pause.expires_after(std::chrono::milliseconds(50));
-            co_await pause.async_wait(asio::redirect_error(use_awaitable, error));
-            continue;
-        }
-        socket.set_option(tcp::no_delay(true), error);
+        co_await acceptor.async_wait(tcp::acceptor::wait_read,
+                                     asio::redirect_error(use_awaitable, error));
+        if (error) co_return;  // operation_aborted: stopping
+        iolab::Accepted accepted = iolab::accept_connection(acceptor.native_handle());
+        if (accepted.error == EINVAL) co_return;  // the listener was shut down
+        if (accepted.error) continue;  // EAGAIN (someone else took it) or refused
         iolab::stats().connections++;
         // A strand per connection: with --threads > 1, its conversation and
         // its watchdog must still take turns.
-        asio::co_spawn(asio::make_strand(acceptor.get_executor()),
-                       serve(std::move(socket), root, timeouts), asio::detached);
+        auto strand = asio::make_strand(acceptor.get_executor());
+        tcp::socket socket(strand, protocol, accepted.socket.release());
+        asio::co_spawn(strand, serve(std::move(socket), root, timeouts), asio::detached);
     }
 }
 
@@ -164,6 +176,7 @@ int main(int argc, char** argv) {
         tcp::endpoint endpoint =
             *resolver.resolve(options.host, std::to_string(options.port)).begin();
         tcp::acceptor acceptor(context, endpoint);  // sets SO_REUSEADDR
+        acceptor.native_non_blocking(true);  // accept_connection() must never block
         std::signal(SIGPIPE, SIG_IGN);
         asio::signal_set stop_signals(context, SIGINT, SIGTERM);
         stop_signals.async_wait([&](const Error&, int) { context.stop(); });

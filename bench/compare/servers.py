@@ -23,6 +23,7 @@ from pathlib import Path
 
 START_TIMEOUT_S = 15.0  # stage03 sized to 10,000 threads takes a moment
 STOP_TIMEOUT_S = 10.0  # stage02 with 10,000 children to end
+IDLE_TIMEOUT_S = 3600  # --idle-timeout for every iolab server (see Server.command)
 
 
 @dataclass(frozen=True)
@@ -199,8 +200,11 @@ class Server:
         if self.variant.is_nginx:
             return self._nginx_command()
         path = self.binaries.servers[self.variant.name]
+        # The idle scenarios hold thousands of silent connections for longer
+        # than the default --idle-timeout (60 s) in --full: the timeout stays
+        # on (its bookkeeping is part of each server's cost) but never fires.
         return [str(path), "--host", "127.0.0.1", "--port", "0", "--root", str(self.root),
-                *self.variant.flags, *self.extra_flags]
+                "--idle-timeout", str(IDLE_TIMEOUT_S), *self.variant.flags, *self.extra_flags]
 
     def _nginx_command(self) -> list[str]:
         self._tmp = tempfile.TemporaryDirectory(prefix="iolab-nginx-")

@@ -14,9 +14,7 @@
 //                        backlog for its turn (01), for a free worker (03);
 //                        stage02 forks a process per client and never runs
 //                        out, the parent closing its copy of each socket;
-//   --busy-polls (04)    the model spins anyway: the CPU check does not apply;
-//   --no-busy-refusal    a known shortfall (asio_server): newcomers wait in
-//                        the backlog while the server is out of descriptors.
+//   --busy-polls (04)    the model spins anyway: the CPU check does not apply.
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -40,7 +38,7 @@ TEST_CASE(
         storm.back().send("ECHO storm " + std::to_string(i) + "\n");
     }
 
-    if (!expect().blocking && !expect().no_busy_refusal) {
+    if (!expect().blocking) {
         // An event loop answers everyone now: served, or refused and closed.
         int served = 0, refused = 0;
         for (int i = 0; i < storm_size; ++i) {

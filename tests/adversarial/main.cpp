@@ -1,7 +1,7 @@
 // The adversarial suite: one program, run against every server.
 //
 //   iolab_adversarial --server PATH [--serial] [--blocking] [--busy-polls]
-//                     [--no-busy-refusal] [--server-arg=X ...] [--server-env=NAME=VALUE ...]
+//                     [--server-arg=X ...] [--server-env=NAME=VALUE ...]
 //                     [Catch2 options]
 //
 // Each test case starts the server with `--port 0 --root <a temporary
@@ -29,9 +29,7 @@ Catch::clara::Parser expectation_flags(adversarial::Expectations& expect) {
            Opt(expect.blocking)["--blocking"](
                "blocking I/O: a newcomer may wait unanswered for a thread, a process or its turn") |
            Opt(expect.busy_polls)["--busy-polls"](
-               "the model burns a core even when idle: no CPU-time checks") |
-           Opt(expect.no_busy_refusal)["--no-busy-refusal"](
-               "out of descriptors, newcomers wait in the backlog instead of getting ERR 503");
+               "the model burns a core even when idle: no CPU-time checks");
 }
 
 // The storm of connections needs descriptors (servers get their own limit).

@@ -44,10 +44,6 @@ struct Expectations {
     // The model busy-polls: it burns a core even when idle (stage04), so
     // "it does not spin" cannot be checked. Flag: --busy-polls.
     bool busy_polls = false;
-    // Out of descriptors, the server leaves newcomers waiting in the backlog
-    // instead of answering them ERR 503 busy: not a model's limit but a known
-    // shortfall (cmake/iolab.cmake lists who). Flag: --no-busy-refusal.
-    bool no_busy_refusal = false;
 };
 
 struct SuiteOptions {
