@@ -47,7 +47,7 @@ bool refuse_with_spare_fd(int listen_fd) {
 
 }  // namespace
 
-Fd listen_tcp(const std::string& host, std::uint16_t port, int backlog) {
+Fd listen_tcp(const std::string& host, std::uint16_t port, int backlog, bool reuse_port) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -65,6 +65,11 @@ Fd listen_tcp(const std::string& host, std::uint16_t port, int backlog) {
     int one = 1;
     if (::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
         throw_errno("setsockopt(SO_REUSEADDR)");
+    // SO_REUSEPORT must be set on every socket of the group before bind(),
+    // and all must belong to the same user (socket(7)).
+    if (reuse_port &&
+        ::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        throw_errno("setsockopt(SO_REUSEPORT)");
     if (::bind(listener.get(), found->ai_addr, found->ai_addrlen) < 0)
         throw_errno("bind " + host + ":" + service);
     if (::listen(listener.get(), backlog) < 0) throw_errno("listen");

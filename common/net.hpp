@@ -30,8 +30,12 @@ struct IoResult {
 };
 
 // A TCP listening socket bound to host:port (port 0 picks a free one), with
-// SO_REUSEADDR and close-on-exec. Throws std::system_error on failure.
-Fd listen_tcp(const std::string& host, std::uint16_t port, int backlog = 4096);
+// SO_REUSEADDR and close-on-exec. With `reuse_port`, SO_REUSEPORT too: several
+// sockets may then listen on one port, each with its own accept queue, and
+// the kernel spreads incoming connections over them (stage11).
+// Throws std::system_error on failure.
+Fd listen_tcp(const std::string& host, std::uint16_t port, int backlog = 4096,
+              bool reuse_port = false);
 
 // The port a socket is bound to (the real one after --port 0).
 std::uint16_t local_port(int fd);

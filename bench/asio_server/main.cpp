@@ -84,7 +84,7 @@ asio::awaitable<void> converse(tcp::socket& socket, const iolab::DocRoot& root,
     iolab::Session session(root);
     Error error;
     socket.non_blocking(true, error);  // read_some() below must not block the thread
-    bool received = false;  // since the last clock update
+    bool received = false;             // since the last clock update
     for (;;) {
         std::uint64_t answered = session.answered();
         while (std::optional<iolab::Response> response = session.next_response()) {
@@ -147,7 +147,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const iolab::DocRoot&
         if (error) co_return;  // operation_aborted: stopping
         iolab::Accepted accepted = iolab::accept_connection(acceptor.native_handle());
         if (accepted.error == EINVAL) co_return;  // the listener was shut down
-        if (accepted.error) continue;  // EAGAIN (someone else took it) or refused
+        if (accepted.error) continue;             // EAGAIN (someone else took it) or refused
         iolab::stats().connections++;
         // A strand per connection: with --threads > 1, its conversation and
         // its watchdog must still take turns.
@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
         tcp::endpoint endpoint =
             *resolver.resolve(options.host, std::to_string(options.port)).begin();
         tcp::acceptor acceptor(context, endpoint);  // sets SO_REUSEADDR
-        acceptor.native_non_blocking(true);  // accept_connection() must never block
+        acceptor.native_non_blocking(true);         // accept_connection() must never block
         std::signal(SIGPIPE, SIG_IGN);
         asio::signal_set stop_signals(context, SIGINT, SIGTERM);
         stop_signals.async_wait([&](const Error&, int) { context.stop(); });
