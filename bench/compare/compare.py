@@ -5,6 +5,7 @@
     scripts/compare --full             the whole matrix (much longer)
     scripts/compare --smoke            each server driven for a moment; non-zero exit if one fails
     scripts/compare --only stage07_epoll,asio_server --scenarios echo
+    scripts/compare --soak             minutes of mixed, hostile load per event-driven server (soak.py)
 
 For each scenario, in rounds (run 1 of every server, then run 2...): start
 the server pinned to one core, run the load generator pinned to the other,
@@ -515,6 +516,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-build", action="store_true", help="use build/release as it is")
     p.add_argument("--no-strace", action="store_true", help="skip the system call counts")
     p.add_argument("--out", default=str(REPO / "results"), help="results directory (default results/)")
+    p.add_argument("--soak", action="store_true",
+                   help="instead of the matrix: soak each event-driven server under mixed, hostile "
+                        "load and check that memory, descriptors, threads and zombies stay flat")
+    p.add_argument("--soak-minutes", type=float, default=2.0, help="minutes per server (default 2)")
     return p.parse_args(argv)
 
 
@@ -547,6 +552,17 @@ def main(argv: list[str]) -> int:
         if unknown:
             print(f"compare: not built (or unknown): {', '.join(sorted(unknown))}", file=sys.stderr)
         variants = [v for v in variants if v.name in wanted]
+    if args.soak:
+        import soak
+        server_cpu, client_cpu = choose_cpus()
+        pinning = (f"server on CPU {server_cpu}; load generators, hostile clients and this runner "
+                   f"on CPU {client_cpu}" if server_cpu is not None else "not pinned (a single CPU)")
+        root = make_docroot(False)
+        try:
+            return soak.run(variants, binaries, root, server_cpu, client_cpu, args.soak_minutes,
+                            out_dir, pinning)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
     scenarios = sc.selected(tier, args.scenarios.split(",") if args.scenarios else None)
     if not variants or not scenarios:
         sys.exit("compare: nothing to run (check --only and --scenarios)")
