@@ -83,9 +83,14 @@ bool SocketTimeouts::before_read(const Session& session) {
     clock_.update(waiting_for(session, false), done, now);
     Clock::time_point deadline = clock_.deadline(timeouts_);
     if (now >= deadline) return false;
-    timeval left{0, 0};  // block for ever
-    if (deadline != Clock::time_point::max()) left = to_timeval(deadline - now);
-    ::setsockopt(socket_, SOL_SOCKET, SO_RCVTIMEO, &left, sizeof left);
+    auto wait = std::chrono::microseconds::zero();  // block for ever
+    if (deadline != Clock::time_point::max())
+        wait = std::chrono::ceil<std::chrono::microseconds>(deadline - now);
+    if (wait != receive_timeout_) {
+        timeval left = to_timeval(wait);
+        ::setsockopt(socket_, SOL_SOCKET, SO_RCVTIMEO, &left, sizeof left);
+        receive_timeout_ = wait;
+    }
     return true;
 }
 

@@ -108,6 +108,10 @@ private:
     ConnectionClock clock_;
     std::uint64_t answered_ = 0;  // session.answered() at the previous call
     bool first_read_ = true;
+    // The SO_RCVTIMEO last set: a request answered at once restarts the idle
+    // wait at its full length, the same value as last time, and the
+    // setsockopt() call (a system call per request) is saved.
+    std::optional<std::chrono::microseconds> receive_timeout_;
 };
 
 class Connection;
