@@ -37,6 +37,9 @@ class Variant:
     echo_full_only: bool = False  # ... but only in --full
     files: bool = True  # takes part in the file scenarios
     full_only: bool = False  # only in --full (a second trigger mode, say)
+    # Not pinned to the server's core: may run on every core, the load
+    # generator's included (a multi-threaded server showing its scaling).
+    all_cores: bool = False
 
     @property
     def label(self) -> str:
@@ -64,6 +67,21 @@ VARIANTS: dict[str, list[Variant]] = {
     ],
     # One thread: the server gets one core, as every other server does.
     "asio_server": [Variant("asio_server", ("--threads", "1"))],
+    # The copy method of file bodies, as stage08's; echo runs once (splice).
+    "stage10_io_uring": [
+        Variant("stage10_io_uring", ("--copy", "splice"), "splice"),
+        Variant("stage10_io_uring", ("--copy", "read"), "read", echo=False),
+        Variant("stage10_io_uring", ("--copy", "send_zc"), "send_zc", echo=False),
+    ],
+    # One epoll loop per core. With one loop it is pinned like everyone; with
+    # two it may use both cores, so its second loop competes with the load
+    # generator for the generator's core (on a 2-core machine that row shows
+    # the two sharing, not the server's scaling).
+    "stage11_reactor_per_core": [
+        Variant("stage11_reactor_per_core", ("--threads", "1"), "1 loop"),
+        Variant("stage11_reactor_per_core", ("--threads", "2"), "2 loops, shares loadgen's core",
+                all_cores=True),
+    ],
 }
 
 NGINX = Variant("nginx", tag="1 worker, sendfile", echo=False)
@@ -111,8 +129,12 @@ def variants_of(binaries: Binaries, full: bool) -> list[Variant]:
     return out
 
 
-def pin_to(cpu: int | None):
-    """A preexec_fn that pins the child to one CPU before it runs anything.
+# Every CPU the runner may use, read before it pins itself to the load generator's.
+ALL_CPUS = frozenset(os.sched_getaffinity(0))
+
+
+def pin_to(cpu: int | frozenset[int] | None):
+    """A preexec_fn that pins the child to one CPU (or a set) before it runs anything.
 
     Pinning in the child before exec means every thread the server later
     creates inherits the mask. (preexec_fn is safe here: the runner has no
@@ -121,7 +143,7 @@ def pin_to(cpu: int | None):
 
     def preexec() -> None:
         if cpu is not None:
-            os.sched_setaffinity(0, {cpu})
+            os.sched_setaffinity(0, {cpu} if isinstance(cpu, int) else cpu)
 
     return preexec
 
@@ -220,7 +242,8 @@ class Server:
         self.proc = subprocess.Popen(
             [*self.wrap, *self.command()],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
-            start_new_session=True, preexec_fn=pin_to(self.cpu))
+            start_new_session=True,
+            preexec_fn=pin_to(ALL_CPUS if self.variant.all_cores and self.cpu is not None else self.cpu))
         try:
             if self.variant.is_nginx:
                 self._wait_connectable()

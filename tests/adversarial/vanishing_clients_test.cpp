@@ -17,6 +17,8 @@ using namespace adversarial;
 TEST_CASE("vanishing clients: resets and early closes leave no descriptor behind",
           "[vanishing][resources]") {
     Server s;
+    // The listening sockets (one per event loop in stage11), counted at rest.
+    const int listeners = open_sockets(s.pid());
     // The baseline: the server's own descriptors (listener, spare, epoll,
     // standard streams...) once it has served a client and is at rest again:
     // its only socket is the listener (a forking server's child has exited).
@@ -24,7 +26,9 @@ TEST_CASE("vanishing clients: resets and early closes leave no descriptor behind
         Connection warm_up = s.connect();
         line_exchange(warm_up, "ECHO warm up");
     }
-    auto at_rest = [&] { return open_sockets(s.pid()) == 1 && close_wait_sockets(s.port()) == 0; };
+    auto at_rest = [&] {
+        return open_sockets(s.pid()) == listeners && close_wait_sockets(s.port()) == 0;
+    };
     REQUIRE(eventually(at_rest));
     int fds_before = open_fds(s.pid());
     std::string fds_at_start = describe_fds(s.pid());

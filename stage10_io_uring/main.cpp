@@ -1,0 +1,308 @@
+// stage10_io_uring: one thread, many clients, and the kernel does the I/O.
+//
+// Stages 04-08 are Reactors: the loop asks the kernel "tell me when I can
+// read or write this socket", then calls read() or write() itself. This is a
+// Proactor: the loop asks "do this receive, this send, this splice, and tell
+// me when it is done". It writes whole operations into io_uring's submission
+// queue and later finds their results in the completion queue; it never asks
+// whether a socket is ready. In the notes' kettle picture the Reactors hear a
+// bell and pour the water themselves; this is the smart kettle that pours the
+// water into the cup on its own and then says the tea is ready.
+//
+// The protocol core is the same sans-I/O Session. Connection and Outbox
+// (common/) are not used: they call read() and write() themselves, and here
+// the kernel does. This file keeps what they did besides: replies in order,
+// the high-water mark, the timeouts' clock.
+//
+//   run()        submits and waits in one system call, then dispatches every result
+//   on_accept()  a new client from the multishot accept
+//   dispatch()   what one finished operation means for its client
+//   serve()      turns requests into replies, then submits what comes next
+//   send_next()  one chain of linked operations: the head, then a piece of the body
+//   close()      cancels what the kernel still holds for a client
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sysexits.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+
+#include "cli.hpp"
+#include "log.hpp"
+#include "net.hpp"
+#include "proactor.hpp"
+#include "server.hpp"
+#include "timeouts.hpp"
+
+namespace {
+
+using proactor::Client;
+using proactor::Op;
+
+class Server {
+public:
+    Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts,
+           std::string copy)
+        : listener_(listener),
+          root_(root),
+          timeouts_(timeouts),
+          interval_(iolab::sweep_interval(timeouts)),
+          copy_(std::move(copy)) {}
+    void run();  // serves until SIGINT or SIGTERM
+
+private:
+    void arm_accept() {
+        io_uring_prep_multishot_accept(ring_.sqe(proactor::tag(0, Op::accept)), listener_, nullptr,
+                                       nullptr, SOCK_CLOEXEC);
+    }
+    io_uring_sqe* start(Client& c, Op op, unsigned chain = 1) {
+        ++c.in_flight;
+        ++c.sending;
+        return ring_.sqe(proactor::tag(c.id, op), chain);
+    }
+    void reap();
+    void on_accept(int result, bool more);
+    void adopt(iolab::Fd socket);
+    void dispatch(std::uint64_t data, int result, unsigned flags);
+    void serve(Client& c);
+    void send_next(Client& c);
+    void close(Client& c);
+    bool released(Client& c);
+    void sweep();
+
+    proactor::Ring ring_;  // first: if io_uring is unavailable, nothing else is made
+    int listener_;
+    const iolab::DocRoot& root_;
+    iolab::Timeouts timeouts_;
+    std::optional<std::chrono::milliseconds> interval_;  // of the timeout sweep
+    iolab::Clock::time_point next_sweep_ = iolab::Clock::now();
+    std::string copy_;  // --copy: how file bodies are sent
+    std::map<std::uint64_t, std::unique_ptr<Client>> clients_;
+    std::uint64_t next_id_ = 1;
+    std::uint64_t zc_sends_ = 0, zc_copied_ = 0;  // send_zc notifications, and "copied after all"
+};
+
+void Server::run() {
+    arm_accept();
+    while (!iolab::stop_requested()) {
+        // Everything prepared since the last round goes to the kernel in this
+        // one io_uring_enter(), which then sleeps until a result is posted, the
+        // next sweep is due, or a signal comes (the loop condition sees the stop).
+        ring_.submit_and_wait(interval_ ? std::optional(next_sweep_) : std::nullopt);
+        reap();
+        sweep();
+    }
+    // Stopping: cancel everything, and give the kernel a moment to hand back
+    // what it holds before the buffers are freed.
+    for (auto& [id, client] : clients_)
+        if (!client->closing) close(*client);
+    for (int round = 0; round < 20; ++round) {
+        std::erase_if(clients_, [this](const auto& entry) { return released(*entry.second); });
+        if (clients_.empty()) break;
+        ring_.submit_and_wait(iolab::Clock::now() + std::chrono::milliseconds(100));
+        reap();
+    }
+    if (zc_sends_ > 0)
+        iolab::log_info("send_zc: the kernel copied ", zc_copied_, " of ", zc_sends_,
+                        " zero-copy sends after all");
+}
+
+// Every result posted since the last call, in order; then the slots are the kernel's again.
+void Server::reap() {
+    unsigned head, seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(ring_.get(), head, cqe) {
+        ++seen;
+        dispatch(cqe->user_data, cqe->res, cqe->flags);
+    }
+    io_uring_cq_advance(ring_.get(), seen);
+}
+
+// One multishot accept, armed once, posts a result per new connection
+// (IORING_CQE_F_MORE: still armed). Out of descriptors it ends with -EMFILE,
+// and re-arming it then would fail at once, before looking for a newcomer:
+// a spin. So common's spare descriptor refuses the newcomers waiting, and a
+// one-shot poll of the listener says when the next one arrives.
+void Server::on_accept(int result, bool more) {
+    if (result >= 0) {
+        iolab::stats().connections.fetch_add(1, std::memory_order_relaxed);
+        adopt(iolab::Fd(result));
+    } else if (result == -EMFILE || result == -ENFILE) {
+        for (;;) {  // the listener is nonblocking: this ends with EAGAIN
+            iolab::Accepted a = iolab::accept_connection(listener_);
+            if (a.socket)
+                adopt(std::move(a.socket));  // a descriptor was free after all
+            else if (a.error != EMFILE && a.error != ENFILE)
+                break;
+        }
+    }
+    if (more || iolab::stop_requested()) return;
+    if (result >= 0 || result == -ECONNABORTED || result == -EINTR) return arm_accept();
+    io_uring_prep_poll_add(ring_.sqe(proactor::tag(0, Op::listener_ready)), listener_, POLLIN);
+}
+
+void Server::adopt(iolab::Fd socket) {
+    if (iolab::stop_requested()) return;  // stopping: no new clients (this closes it)
+    // Left blocking: the kernel then waits for room or bytes itself. (With
+    // O_NONBLOCK a send or splice that finds the socket full is handed back
+    // as -EAGAIN.) TCP_NODELAY came from the listener.
+    auto client = std::make_unique<Client>(next_id_++, std::move(socket), root_, copy_);
+    serve(*client);  // submits its first receive
+    clients_.emplace(client->id, std::move(client));
+}
+
+void Server::dispatch(std::uint64_t data, int result, unsigned flags) {
+    Op op = proactor::op_of(data);
+    if (op == Op::accept) return on_accept(result, flags & IORING_CQE_F_MORE);
+    if (op == Op::listener_ready) return iolab::stop_requested() ? void() : arm_accept();
+    auto found = clients_.find(proactor::id_of(data));
+    if (found == clients_.end()) return;
+    Client& c = *found->second;
+    bool more = flags & IORING_CQE_F_MORE, notification = flags & IORING_CQE_F_NOTIF;
+    c.in_flight -= !more;  // send_zc posts its result with F_MORE, then a notification
+    c.sending -= !more && op != Op::recv && op != Op::cancel;
+    c.notifying += more ? 1 : notification ? -1 : 0;
+    if (notification) {
+        ++zc_sends_;
+        zc_copied_ += (static_cast<unsigned>(result) & IORING_NOTIF_USAGE_ZC_COPIED) != 0;
+    }
+    std::uint64_t answered = c.session.answered();
+    bool received = false, sent = false;
+    if (op == Op::recv) {
+        c.receiving = false;
+        if (flags & IORING_CQE_F_BUFFER) {
+            unsigned buffer = flags >> IORING_CQE_BUFFER_SHIFT;
+            received = result > 0 && !c.closing;
+            if (received) c.session.feed({ring_.buffer(buffer), static_cast<std::size_t>(result)});
+            ring_.recycle(buffer);  // copied into the session: back to the pool
+        }
+        if (result == 0 && !c.closing) {
+            c.session.feed_eof();
+            c.input_done = true;
+        } else if (result < 0 && result != -ENOBUFS && !c.closing) {
+            close(c);  // ECONNRESET...; -ENOBUFS (the pool ran dry): just receive again
+        }
+    } else if (op != Op::cancel && !notification && !c.closing) {
+        sent = result > 0 && op != Op::fill;
+        if (!c.sent(op, result)) close(c);
+    }
+    if (!c.closing) {
+        serve(c);
+        c.clock.update(iolab::waiting_for(c.session, !c.replies.empty()),
+                       {received, c.session.answered() != answered, sent});
+    }
+    if (c.closing && released(c)) clients_.erase(found);
+}
+
+// What Connection::work() does for stage07, without doing any I/O itself.
+void Server::serve(Client& c) {
+    c.answer();  // 1. drop the replies sent in full; 2. answer while there is room
+    if (c.sending == 0 && !c.replies.empty()) send_next(c);  // 3. one chain at a time
+    if (c.closing) return;
+    if (c.sending == 0 && c.replies.empty() && c.session.finished()) return close(c);
+    // 4. Receive again, unless over the high-water mark or at the end of input.
+    if (c.receiving || c.input_done || c.full() || c.session.finished()) return;
+    ++c.in_flight;
+    ring_.prep_recv(proactor::tag(c.id, Op::recv), c.socket.get());
+    c.receiving = true;
+}
+
+// The front reply's head, then a piece of its body, as one chain: a link
+// starts once the one before has completed in full, and one that falls short
+// cancels the rest (-ECANCELED); the next chain resumes from the counts.
+void Server::send_next(Client& c) {
+    iolab::Response& r = c.replies.front();
+    bool body = r.file_length > 0 || c.body.staged() > 0;
+    if (body && !c.body.ready()) return close(c);  // no pipe (EMFILE): this client only
+    if (c.head_sent < r.head.size()) {
+        // MSG_MORE holds the head back, to leave in one segment with the body.
+        io_uring_sqe* s = start(c, Op::head, body ? 3 : 1);
+        io_uring_prep_send(s, c.socket.get(), r.head.data() + c.head_sent,
+                           r.head.size() - c.head_sent, MSG_NOSIGNAL | (body ? MSG_MORE : 0));
+        if (body) s->flags |= IOSQE_IO_LINK;
+    }
+    if (!body) return;
+    auto piece = static_cast<unsigned>(c.body.staged());
+    if (piece == 0) {
+        io_uring_sqe* s = start(c, Op::fill, 2);
+        piece = c.body.prep_fill(s, r);
+        s->flags |= IOSQE_IO_LINK;
+    }
+    c.body.prep_drain(start(c, Op::drain), c.socket.get(), piece);
+}
+
+// The client is done, gone or too slow. shutdown() makes whatever waits on
+// the socket give up at once (a splice asleep in an io-wq worker too), and
+// the cancellation removes what is still queued. Its memory lives until the
+// kernel has posted the last result that names it: see released().
+void Server::close(Client& c) {
+    c.closing = true;
+    ::shutdown(c.socket.get(), SHUT_RDWR);
+    if (c.in_flight == c.notifying) return;
+    ++c.in_flight;
+    io_uring_prep_cancel_fd(ring_.sqe(proactor::tag(c.id, Op::cancel)), c.socket.get(),
+                            IORING_ASYNC_CANCEL_ALL);
+}
+
+// True once the kernel holds nothing of a closing client's. A send_zc
+// notification waits until the socket has let go of the bytes, which it does
+// only once they are acknowledged, or the socket is closed: close it first.
+bool Server::released(Client& c) {
+    if (c.in_flight == c.notifying) c.socket.reset();
+    return c.in_flight == 0;
+}
+
+// Once per interval: close the clients that kept us waiting too long.
+void Server::sweep() {
+    iolab::Clock::time_point now = iolab::Clock::now();
+    if (!interval_ || now < next_sweep_) return;
+    next_sweep_ = now + *interval_;
+    for (auto it = clients_.begin(); it != clients_.end();) {
+        Client& c = *it->second;
+        if (!c.closing && c.clock.expired(timeouts_, now)) {
+            if (c.clock.waiting() == iolab::Waiting::client_to_read)
+                iolab::reset_on_close(c.socket.get());
+            close(c);
+        }
+        it = c.closing && released(c) ? clients_.erase(it) : std::next(it);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    iolab::ServerOptions options;
+    iolab::CommandLine cli("stage10_io_uring",
+                           "One thread handing whole operations to the kernel with io_uring.",
+                           9010);
+    std::string copy = "splice";
+    cli.add_flag("--copy", "how file bodies reach the socket", copy, {"splice", "read", "send_zc"});
+    if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
+
+    try {
+        iolab::DocRoot root(options.root);
+        iolab::Fd listener = iolab::listen_tcp(options.host, options.port);
+        // Only the out-of-descriptors path calls accept4() itself: it must not block.
+        iolab::set_nonblocking(listener.get());
+        int one = 1;  // inherited by every accepted socket: no setsockopt() per client
+        ::setsockopt(listener.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        iolab::install_signal_handlers();
+        iolab::shut_down_on_stop(listener.get());
+        Server server(listener.get(), root, options.timeouts, copy);  // before announcing
+        iolab::announce_listening(options, listener.get());
+        server.run();
+        iolab::print_summary("stage10_io_uring");
+        return 0;
+    } catch (const proactor::Unavailable& error) {
+        iolab::log_error("io_uring unavailable: ", error.what(),
+                         " (a seccomp filter, or sysctl kernel.io_uring_disabled)");
+        return EX_UNAVAILABLE;
+    } catch (const std::exception& error) {
+        iolab::log_error(error.what());
+        return 1;
+    }
+}

@@ -1,0 +1,292 @@
+// stage11_reactor_per_core: stage07's epoll loop, one per core, each with its own listener.
+//
+// stage07 serves everyone from one thread: one core, however many there
+// are. Here main() starts --threads copies of that loop (by default one per
+// core the process may run on), each on its own thread and each owning all
+// it touches: its epoll instance, its connections, its listening socket.
+// The listeners all bind one port with SO_REUSEPORT, so the kernel keeps an
+// accept queue per socket and puts each new connection in one of them,
+// chosen by a hash of its addresses and ports (socket(7)). A connection is
+// accepted, served and closed by one loop: nothing on the request path is
+// shared, nothing is locked. nginx's shape (workers, `listen ... reuseport`),
+// with threads for processes. In the notes' kettle picture: N kitchens, each
+// with its own door, bell board and watcher, and a street that sends each
+// guest to a door by the guest's address, not by how busy the kitchen is.
+//
+// The loops share only what one process's threads cannot help sharing: the
+// summary's counters (atomics), the stop (a signal shuts every listener
+// down, which wakes every loop) and the descriptor table (connection_share()).
+//
+//   run(), accept_all(), serve(), watch(), unwatch()   stage07's, per loop
+//   main()    binds N listeners to one port, starts N loops, joins them
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "cli.hpp"
+#include "connection.hpp"
+#include "log.hpp"
+#include "net.hpp"
+#include "server.hpp"
+#include "timeouts.hpp"
+
+namespace {
+
+bool wants_read(iolab::Interest interest) {
+    return interest == iolab::Interest::read || interest == iolab::Interest::read_write;
+}
+
+bool wants_write(iolab::Interest interest) {
+    return interest == iolab::Interest::write || interest == iolab::Interest::read_write;
+}
+
+// One event loop: stage07's Server, now one of several. Nothing in it is
+// touched by another thread (the DocRoot is only read: openat2() on its directory).
+class Loop {
+public:
+    Loop(iolab::Fd listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts,
+         std::size_t max_connections);
+    void run();  // serves until SIGINT or SIGTERM (or another loop fails)
+
+private:
+    void accept_all();
+    void serve(int fd);
+    void watch(int fd, iolab::Interest interest);
+    void unwatch(int fd);
+    void close_connection(int fd);
+
+    iolab::Fd listener_;  // this loop's own socket of the SO_REUSEPORT group
+    // A stop shuts the listener down (shutdown(2), from the signal handler):
+    // it turns readable for good, which wakes this loop's epoll_wait() on
+    // whichever thread the signal happened to interrupt.
+    iolab::WakeOnStop wake_on_stop_;
+    std::size_t max_connections_;  // this loop's share of the descriptor table
+    const iolab::DocRoot& root_;
+    std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
+    // Connections closed during this round, destroyed when it ends (stage07).
+    std::vector<std::unique_ptr<iolab::Connection>> closed_;
+    iolab::Fd epoll_;
+    std::map<int, std::uint32_t> registered_;  // what each descriptor is registered for
+};
+
+Loop::Loop(iolab::Fd listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts,
+           std::size_t max_connections)
+    : listener_(std::move(listener)),
+      wake_on_stop_(listener_.get()),
+      max_connections_(max_connections),
+      root_(root),
+      sweep_(timeouts),
+      epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
+    if (!epoll_) throw std::system_error(errno, std::system_category(), "epoll_create1");
+    watch(listener_.get(), iolab::Interest::read);
+}
+
+void Loop::run() {
+    // Takes whoever arrived before the loop started, and so reserves this
+    // thread's spare descriptor (common/net.cpp: one per thread) now, while
+    // the descriptor table still has room for it.
+    accept_all();
+    std::vector<epoll_event> events(1024);
+    while (!iolab::stop_requested()) {
+        // Level-triggered, as stage07's default. The wait is this thread's
+        // alone: another loop's ready sockets never wake it.
+        int ready = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()),
+                                 sweep_.wait_ms());
+        if (ready < 0) {
+            if (errno == EINTR) continue;  // a signal: the loop condition sees the stop
+            throw std::system_error(errno, std::system_category(), "epoll_wait");
+        }
+        for (int i = 0; i < ready; ++i) {
+            int fd = events[i].data.fd;
+            if (fd == listener_.get())
+                accept_all();
+            else
+                serve(fd);
+        }
+        for (int fd : sweep_.expired(connections_))
+            close_connection(fd);
+        closed_.clear();
+    }
+}
+
+// Accepts every connection waiting in this loop's backlog. The kernel put
+// them there by hash; the other loops have backlogs of their own.
+void Loop::accept_all() {
+    for (;;) {
+        iolab::Accepted accepted = iolab::accept_connection(listener_.get());
+        // Out of descriptors: accept_connection() has already answered that
+        // newcomer `ERR 503 busy` and closed it. Go on with the next one.
+        if (accepted.error == EMFILE || accepted.error == ENFILE) continue;
+        if (!accepted.socket) return;  // EAGAIN: the backlog is empty (EINVAL: stopping)
+        // Our share of the descriptor table is used up: refuse before
+        // EMFILE does it for us, so that no loop runs the table dry under
+        // another's feet (connection_share()).
+        if (connections_.size() >= max_connections_) {
+            iolab::refuse_busy(std::move(accepted.socket));
+            continue;
+        }
+        int fd = accepted.socket.get();
+        iolab::set_nonblocking(fd);
+        connections_.emplace(
+            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_));
+        watch(fd, iolab::Interest::read);
+    }
+}
+
+void Loop::serve(int fd) {
+    auto found = connections_.find(fd);
+    if (found == connections_.end()) return;  // closed earlier in this round
+    iolab::Interest interest = found->second->advance();
+    if (interest == iolab::Interest::close)
+        close_connection(fd);
+    else
+        watch(fd, interest);
+}
+
+// Level-triggered: readable unless throttled, writable only while replies
+// wait (stage07, main.cpp:159-179).
+void Loop::watch(int fd, iolab::Interest interest) {
+    std::uint32_t events = 0;
+    if (wants_read(interest)) events |= EPOLLIN | EPOLLRDHUP;
+    if (wants_write(interest)) events |= EPOLLOUT;
+    auto [found, added] = registered_.try_emplace(fd, events);
+    if (!added && found->second == events) return;  // unchanged: spare the system call
+    found->second = events;
+    epoll_event event{};
+    event.events = events;
+    event.data.fd = fd;
+    if (::epoll_ctl(epoll_.get(), added ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &event) < 0)
+        throw std::system_error(errno, std::system_category(), "epoll_ctl");
+}
+
+void Loop::unwatch(int fd) {
+    registered_.erase(fd);
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
+
+void Loop::close_connection(int fd) {
+    unwatch(fd);
+    auto found = connections_.find(fd);
+    closed_.push_back(std::move(found->second));
+    connections_.erase(found);
+}
+
+// The descriptor table is one per process: the loops share it, like it or
+// not. Taking from it freely, one loop could grab the slot another had just
+// freed by closing its spare descriptor to refuse a newcomer (common/net.cpp),
+// leaving that loop with no spare, newcomers it cannot answer, and a readable
+// listener to spin on. So each loop gets an equal share of what RLIMIT_NOFILE
+// leaves, less three (its epoll instance, its spare, one to accept a newcomer
+// it refuses), and refuses past it: nginx's worker_connections. (A file
+// being sent takes a descriptor too; the spare still covers that.)
+std::size_t connection_share(int loops) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) < 0)
+        throw std::system_error(errno, std::system_category(), "getrlimit");
+    auto open_now = static_cast<rlim_t>(
+        std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {}));
+    rlim_t left = limit.rlim_cur > open_now ? limit.rlim_cur - open_now : 0;
+    rlim_t share = left / static_cast<rlim_t>(loops);
+    return share > 4 ? static_cast<std::size_t>(share - 3) : 1;
+}
+
+// The cores this process may run on (taskset, cgroup cpusets), not the machine's.
+int cores_available() {
+    cpu_set_t cpus;
+    if (::sched_getaffinity(0, sizeof cpus, &cpus) < 0) return 1;
+    return CPU_COUNT(&cpus);
+}
+
+// One loop's thread. An unexpected failure there is kept for main() to
+// report, and stops every loop: the process must not go on half alive.
+void run_loop(Loop& loop, std::exception_ptr& failure, std::size_t index) {
+    std::string name = "loop" + std::to_string(index);
+    ::pthread_setname_np(::pthread_self(), name.c_str());  // as ps -L and top -H show it
+    try {
+        loop.run();
+    } catch (...) {
+        failure = std::current_exception();
+        iolab::request_stop();
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    iolab::ServerOptions options;
+    iolab::CommandLine cli("stage11_reactor_per_core",
+                           "One epoll loop per core, each with its own SO_REUSEPORT listener.",
+                           9011);
+    int threads = cores_available();
+    cli.add_flag("--threads", "event loops, one thread each; the default is the cores available",
+                 threads, 1, 256);
+    if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
+
+    try {
+        iolab::DocRoot root(options.root);
+        iolab::install_signal_handlers();  // before any WakeOnStop (see common/server.hpp)
+        // One listener per loop, all on one port. With --port 0 the first
+        // gets a free port and the others bind that same one: SO_REUSEPORT
+        // lets them, as long as every socket of the group asked for it.
+        std::vector<iolab::Fd> listeners;
+        std::uint16_t port = options.port;
+        for (int i = 0; i < threads; ++i) {
+            listeners.push_back(iolab::listen_tcp(options.host, port, 4096, /*reuse_port=*/true));
+            iolab::set_nonblocking(listeners.back().get());
+            port = iolab::local_port(listeners.back().get());
+        }
+        int first_listener = listeners.front().get();  // owned by the first Loop from here
+        std::size_t share = connection_share(threads);
+        std::vector<std::unique_ptr<Loop>> loops;
+        for (iolab::Fd& listener : listeners)
+            loops.push_back(
+                std::make_unique<Loop>(std::move(listener), root, options.timeouts, share));
+        iolab::announce_listening(options, first_listener);  // once, every listener bound
+        // Each thread writes only its own slot, read here after join().
+        std::vector<std::exception_ptr> failures(loops.size());
+        std::vector<std::thread> running;
+        try {
+            for (std::size_t i = 0; i < loops.size(); ++i)
+                running.emplace_back(run_loop, std::ref(*loops[i]), std::ref(failures[i]), i);
+        } catch (...) {
+            iolab::request_stop();  // could not start them all: stop those that did start
+            for (std::thread& thread : running)
+                thread.join();
+            throw;
+        }
+        // The main thread only waits, as nginx's master does. The stop
+        // signals are left to the loops: a signal that lands in a thread
+        // blocked in pthread_join() can be lost under ThreadSanitizer.
+        sigset_t stop_signals;
+        ::sigemptyset(&stop_signals);
+        ::sigaddset(&stop_signals, SIGINT);
+        ::sigaddset(&stop_signals, SIGTERM);
+        ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+        for (std::thread& thread : running)
+            thread.join();
+        for (std::exception_ptr& failure : failures)
+            if (failure) std::rethrow_exception(failure);
+        iolab::print_summary("stage11_reactor_per_core");
+        return 0;
+    } catch (const std::exception& error) {
+        iolab::log_error(error.what());
+        return 1;
+    }
+}
