@@ -61,8 +61,12 @@ Io Outbox::flush(int socket) {
             counters.bytes_sent.fetch_add(w.bytes, std::memory_order_relaxed);
         }
         if (items_.empty()) {
-            chunk_.reset();  // an idle connection keeps no copy buffer
-            head_.clear();
+            // An idle connection keeps no copy buffer, and no head either:
+            // clear() would keep the last head's capacity (4 KiB after a 4 KiB
+            // echo, 20 MB over 5,000 idle clients). The head came with its
+            // response, so dropping it costs no allocation later.
+            chunk_.reset();
+            head_ = std::string();
             return Io::ok;
         }
         Response& front = items_.front();
