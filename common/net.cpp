@@ -67,8 +67,7 @@ Fd listen_tcp(const std::string& host, std::uint16_t port, int backlog, bool reu
         throw_errno("setsockopt(SO_REUSEADDR)");
     // SO_REUSEPORT must be set on every socket of the group before bind(),
     // and all must belong to the same user (socket(7)).
-    if (reuse_port &&
-        ::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+    if (reuse_port && ::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
         throw_errno("setsockopt(SO_REUSEPORT)");
     if (::bind(listener.get(), found->ai_addr, found->ai_addrlen) < 0)
         throw_errno("bind " + host + ":" + service);
