@@ -107,7 +107,7 @@ def build(log_path: Path) -> None:
                 tail = log_path.read_text(errors="replace").splitlines()[-25:]
                 print("\n".join(tail))
                 sys.exit(f"compare: the build failed (full log: {log_path}); fix it, or run with "
-                         f"--no-build to measure the binaries already in {BUILD_DIR.relative_to(REPO)}")
+                         f"--no-build to measure the binaries already in {BUILD_DIR}")
     print(f"  built in {time.monotonic() - started:.0f} s", flush=True)
 
 
@@ -521,6 +521,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--runs", type=int, help="runs per cell (default: 3 quick, 5 full, 1 smoke)")
     p.add_argument("--duration", type=float, help="measured seconds per run")
     p.add_argument("--no-build", action="store_true", help="use build/release as it is")
+    p.add_argument("--build-dir", help="measure the binaries of this Release build directory "
+                                        "instead of build/release (implies --no-build)")
     p.add_argument("--no-strace", action="store_true", help="skip the system call counts")
     p.add_argument("--out", default=str(REPO / "results"), help="results directory (default results/)")
     p.add_argument("--soak", action="store_true",
@@ -547,7 +549,10 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, signal.default_int_handler)
 
     nofile = raise_fd_limit()
-    if not args.no_build:
+    if args.build_dir:
+        global BUILD_DIR
+        BUILD_DIR = Path(args.build_dir).resolve()
+    elif not args.no_build:
         build(out_dir / "build.log")
     binaries = sv.discover(BUILD_DIR)
     if binaries.loadgen is None:

@@ -288,7 +288,7 @@ def environment(repo: Path, build_dir: Path, binaries, pinning: str, nofile: tup
         or "not exposed (no cpufreq: typical of a VM)",
         "ulimit -n": f"{nofile[0]} (soft raised to hard: {nofile[1]})",
         "compiler": f"{compiler}: {_first_line([compiler, '--version'])}" if compiler != "?" else "?",
-        "build type": _cmake_cache(build_dir, "CMAKE_BUILD_TYPE") + f" ({build_dir.relative_to(repo)})",
+        "build type": _cmake_cache(build_dir, "CMAKE_BUILD_TYPE") + f" ({os.path.relpath(build_dir, repo)})",
         "commit": commit + (" + uncommitted changes" if dirty else ""),
         "pinning": pinning,
         "load generator": "build/release/bench/loadgen/loadgen, 1 thread, closed loop, "
