@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -191,8 +192,13 @@ TEST_CASE("paths: a symlink swapped while it is requested never leads outside th
     Server s;
     int served_inside = 0, refused = 0;
     {
+        // At least 200 requests, and on until both sides of the flip have been
+        // seen: on a busy machine the flipper may sleep through many requests.
+        // Bounded in count and time so a flipper that never runs still ends.
         Connection c = s.connect();
-        for (int i = 0; i < 200; ++i) {
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        for (int i = 0; i < 20000 && std::chrono::steady_clock::now() < deadline; ++i) {
+            if (i >= 200 && served_inside > 0 && refused > 0) break;
             std::string status, body;
             if (i % 2 == 0) {
                 LineGetReply reply = line_get(c, "swap");
