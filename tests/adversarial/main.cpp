@@ -11,13 +11,10 @@
 // survives, stays bounded and keeps serving. cmake/iolab.cmake registers it
 // in CTest once per server, with that server's expectations as flags.
 #define CATCH_CONFIG_RUNNER
-#include <sys/resource.h>
-
 #include <catch2/catch.hpp>
-#include <csignal>
-#include <iostream>
 
 #include "suite.hpp"
+#include "suite_main.hpp"
 
 namespace {
 
@@ -32,44 +29,14 @@ Catch::clara::Parser expectation_flags(adversarial::Expectations& expect) {
                "the model burns a core even when idle: no CPU-time checks");
 }
 
-// The storm of connections needs descriptors (servers get their own limit).
-void raise_descriptor_limit() {
-    rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-        limit.rlim_cur = limit.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &limit);
-    }
-}
-
 }  // namespace
 
 int main(int argc, char* argv[]) {
-    using Catch::clara::Opt;
     adversarial::SuiteOptions& options = adversarial::options();
-
-    Catch::Session session;
-    session.cli(session.cli() |
-                Opt(options.server, "path")["--server"]("the server binary to test (required)") |
-                Opt(options.server_args, "flag")["--server-arg"](
-                    "an extra argument for the server, e.g. --server-arg=--trigger "
-                    "--server-arg=edge (repeatable)") |
-                Opt(options.server_env, "NAME=VALUE")["--server-env"](
-                    "a variable for the server's environment only (repeatable)") |
-                expectation_flags(options.expect));
-    if (int rc = session.applyCommandLine(argc, argv); rc != 0) return rc;
-    if (session.configData().showHelp || session.configData().listTests ||
-        session.configData().listTags || session.configData().listTestNamesOnly ||
-        session.configData().listReporters)
-        return session.run();
-    if (options.server.empty()) {
-        std::cerr << "iolab_adversarial: --server PATH is required (see --help)\n";
-        return 2;
-    }
-
-    raise_descriptor_limit();
-    std::signal(SIGPIPE, SIG_IGN);  // a write to a server that closed must fail, not kill us
-
-    int failures = session.run();
-    adversarial::remove_document_root();
-    return failures > 255 ? 255 : failures;
+    return conformance::run_suite(argc, argv, "iolab_adversarial",
+                                  {options.server, options.server_args, options.server_env},
+                                  expectation_flags(options.expect), [] {
+                                      adversarial::remove_document_root();
+                                      return 0;
+                                  });
 }

@@ -2,7 +2,10 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
-#include "support.hpp"
+#include <cstdio>
+#include <string>
+
+#include "suite_main.hpp"
 
 std::string g_server;  // the binary under test, for the test cases
 
@@ -15,6 +18,6 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "--server PATH is required\n");
         return 2;
     }
-    model::raise_fd_limit();
+    conformance::raise_descriptor_limit();
     return session.run();
 }

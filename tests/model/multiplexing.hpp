@@ -63,7 +63,7 @@ inline void check_many_concurrent(const std::vector<std::string>& args, std::siz
         if (recv_line(clients[i].get()) == "client " + std::to_string(i) + "\n") ++answered;
     CHECK(sent == count);
     CHECK(answered == count);
-    CHECK(open_fd_count(server.pid()) >= static_cast<int>(count));
+    CHECK(own_open_fds(server.pid()) >= static_cast<int>(count));
 
     CHECK(cpu_used_during(server.pid(), 1000ms) < 0.25);
     // The first and the last still answer a second request.

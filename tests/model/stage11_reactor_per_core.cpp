@@ -54,26 +54,6 @@ std::vector<int> epoll_watch_counts(pid_t pid) {
     return counts;
 }
 
-// Sockets in the LISTEN state (0A in /proc/net/tcp) bound to `port`.
-int listening_sockets(std::uint16_t port) {
-    int count = 0;
-    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-        std::ifstream in(table);
-        std::string line;
-        std::getline(in, line);  // the header
-        while (std::getline(in, line)) {
-            std::istringstream fields(line);
-            std::string slot, local, remote, state;
-            fields >> slot >> local >> remote >> state;
-            std::size_t colon = local.rfind(':');
-            if (colon != std::string::npos &&
-                std::stoul(local.substr(colon + 1), nullptr, 16) == port && state == "0A")
-                ++count;
-        }
-    }
-    return count;
-}
-
 int loop_threads(pid_t pid) {
     std::vector<std::string> names = thread_names(pid);
     return static_cast<int>(std::count_if(
@@ -255,7 +235,7 @@ TEST_CASE("stage11: vanishing clients on every loop leave no descriptor behind",
     }
     // At rest a loop watches only its listener.
     REQUIRE(eventually([&] { return epoll_watch_counts(server.pid()) == std::vector<int>{1, 1}; }));
-    int fds_at_rest = open_fd_count(server.pid());
+    int fds_at_rest = own_open_fds(server.pid());
 
     for (int i = 0; i < 40; ++i) {
         iolab::Fd client = connect_to(server.port());
@@ -269,10 +249,10 @@ TEST_CASE("stage11: vanishing clients on every loop leave no descriptor behind",
     }
     CHECK(eventually([&] {
         return epoll_watch_counts(server.pid()) == std::vector<int>{1, 1} &&
-               open_fd_count(server.pid()) == fds_at_rest;
+               own_open_fds(server.pid()) == fds_at_rest;
     }));
-    INFO("descriptors at rest: " << fds_at_rest << ", now " << open_fd_count(server.pid()));
-    CHECK(open_fd_count(server.pid()) == fds_at_rest);
+    INFO("descriptors at rest: " << fds_at_rest << ", now " << own_open_fds(server.pid()));
+    CHECK(own_open_fds(server.pid()) == fds_at_rest);
     CHECK(server.stop() == 0);
 }
 

@@ -1,5 +1,6 @@
 // Helpers for the per-stage model tests: start a server binary, talk to it
-// over loopback with timeouts, and look at it from /proc.
+// over loopback with timeouts, and look at it from /proc (mostly with the
+// probes of tests/support/proc.hpp).
 //
 // Every wait here is bounded, so a hung server fails a test instead of
 // hanging CTest.
@@ -19,25 +20,26 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "fd.hpp"
+#include "proc.hpp"
 
 namespace model {
 
 using namespace std::chrono_literals;
 
-// Raises the soft open-file limit to the hard one (tests open many sockets).
-inline void raise_fd_limit() {
-    rlimit limit{};
-    getrlimit(RLIMIT_NOFILE, &limit);
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-}
+// The /proc probes of tests/support, which the conformance suites use too.
+using conformance::child_pids;
+using conformance::cpu_seconds;
+using conformance::cpu_used_during;
+using conformance::listening_sockets;
+using conformance::own_open_fds;
+using conformance::thread_count;
+using conformance::thread_names;
 
 // A server process started with --port 0; stopped (SIGTERM, then SIGKILL) on destruction.
 class ServerProcess {
@@ -115,9 +117,13 @@ private:
     iolab::Fd stdout_;
 };
 
-// A blocking loopback client socket; every receive waits at most `timeout`.
-inline iolab::Fd connect_to(std::uint16_t port) {
+// A blocking loopback client socket, invalid if the connection fails. A
+// `receive_buffer` (bytes) is set before connect(), while the window the
+// handshake announces can still shrink (SO_RCVBUF in socket(7)).
+inline iolab::Fd connect_to(std::uint16_t port, int receive_buffer = 0) {
     iolab::Fd s(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (receive_buffer > 0)
+        setsockopt(s.get(), SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(port);
@@ -178,28 +184,13 @@ inline bool closed_by_peer(int fd, std::chrono::milliseconds timeout = 10s) {
     return recv(fd, &c, 1, 0) <= 0;
 }
 
-// Open descriptors of a process (entries in /proc/PID/fd).
-inline int open_fd_count(pid_t pid) {
-    int count = 0;
-    std::string path = "/proc/" + std::to_string(pid) + "/fd";
-    if (DIR* dir = opendir(path.c_str())) {
-        while (dirent* entry = readdir(dir))
-            if (entry->d_name[0] != '.') ++count;
-        closedir(dir);
-    }
-    return count;
-}
-
 // Children of `pid` in the zombie state (Z in /proc/CHILD/stat), and all children.
 struct Children {
     int total = 0, zombies = 0;
 };
 inline Children children_of(pid_t pid) {
     Children result;
-    std::ifstream tasks("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
-                        "/children");
-    pid_t child;
-    while (tasks >> child) {
+    for (pid_t child : child_pids(pid)) {
         ++result.total;
         std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
         std::string line;
@@ -210,38 +201,6 @@ inline Children children_of(pid_t pid) {
             ++result.zombies;
     }
     return result;
-}
-
-// Threads of a process (entries in /proc/PID/task).
-inline int thread_count(pid_t pid) {
-    int count = 0;
-    std::string path = "/proc/" + std::to_string(pid) + "/task";
-    if (DIR* dir = opendir(path.c_str())) {
-        while (dirent* entry = readdir(dir))
-            if (entry->d_name[0] != '.') ++count;
-        closedir(dir);
-    }
-    return count;
-}
-
-// CPU seconds (user + system) a process has used, from /proc/PID/stat.
-inline double cpu_seconds(pid_t pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    auto close_paren = line.rfind(')');
-    if (close_paren == std::string::npos) return 0;
-    std::istringstream fields(line.substr(close_paren + 2));
-    std::string field;
-    unsigned long long utime = 0, stime = 0;
-    for (int i = 3; fields >> field; ++i) {  // field 3 is the state
-        if (i == 14) utime = std::stoull(field);
-        if (i == 15) {
-            stime = std::stoull(field);
-            break;
-        }
-    }
-    return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 }  // namespace model
@@ -260,34 +219,6 @@ bool eventually(Condition condition, std::chrono::milliseconds timeout = 10s) {
         std::this_thread::sleep_for(20ms);
     }
     return true;
-}
-
-// The names (/proc/PID/task/TID/comm) of a process's threads.
-inline std::vector<std::string> thread_names(pid_t pid) {
-    std::vector<std::string> names;
-    std::string path = "/proc/" + std::to_string(pid) + "/task";
-    if (DIR* dir = opendir(path.c_str())) {
-        while (dirent* entry = readdir(dir)) {
-            if (entry->d_name[0] == '.') continue;
-            std::ifstream comm(path + "/" + entry->d_name + "/comm");
-            std::string name;
-            std::getline(comm, name);
-            names.push_back(name);
-        }
-        closedir(dir);
-    }
-    return names;
-}
-
-// The pids of a process's children (zombies included).
-inline std::vector<pid_t> child_pids(pid_t pid) {
-    std::vector<pid_t> pids;
-    std::ifstream tasks("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
-                        "/children");
-    pid_t child;
-    while (tasks >> child)
-        pids.push_back(child);
-    return pids;
 }
 
 }  // namespace model
@@ -331,15 +262,7 @@ inline std::vector<iolab::Fd> connect_many(std::uint16_t port, std::size_t count
 // A loopback client whose receive buffer is shrunk to about `bytes` before
 // connecting: the server's replies back up after a few kilobytes.
 inline iolab::Fd connect_with_small_window(std::uint16_t port, int bytes = 4096) {
-    iolab::Fd s(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    setsockopt(s.get(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(s.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
-        return iolab::Fd();
-    return s;
+    return connect_to(port, bytes);
 }
 
 // True if a read on `fd` would not block within `timeout` (data, EOF or an error).
@@ -351,27 +274,7 @@ inline bool readable_within(int fd, std::chrono::milliseconds timeout) {
 // Everything the peer sends until it closes (or the timeout, or `limit` bytes).
 inline std::string recv_until_eof(int fd, std::chrono::milliseconds timeout = 20s,
                                   std::size_t limit = std::size_t{1} << 30) {
-    std::string got;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    char buffer[64 * 1024];
-    while (got.size() < limit) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        pollfd p{fd, POLLIN, 0};
-        if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-        ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-        if (n <= 0) break;
-        got.append(buffer, static_cast<std::size_t>(n));
-    }
-    return got;
-}
-
-// CPU seconds `pid` uses while this thread sleeps for `interval`: an idle
-// event loop uses ~0, one that spins uses ~interval.
-inline double cpu_used_during(pid_t pid, std::chrono::milliseconds interval) {
-    double before = cpu_seconds(pid);
-    std::this_thread::sleep_for(interval);
-    return cpu_seconds(pid) - before;
+    return recv_exactly(fd, limit, timeout);
 }
 
 // Resident memory of a process in KiB (VmRSS in /proc/PID/status), or -1.

@@ -31,16 +31,37 @@ std::vector<std::string> entries(const std::string& path) {
 
 std::vector<pid_t> process_tree(pid_t pid) {
     std::vector<pid_t> tree{pid};
-    for (std::size_t i = 0; i < tree.size(); ++i) {
-        // Children are listed per thread: a child forked by any thread counts.
-        for (const std::string& task : entries(proc_path(tree[i], "task"))) {
-            std::ifstream children(proc_path(tree[i], "task/" + task + "/children"));
-            pid_t child;
-            while (children >> child)
-                tree.push_back(child);
-        }
-    }
+    for (std::size_t i = 0; i < tree.size(); ++i)
+        for (pid_t child : child_pids(tree[i]))
+            tree.push_back(child);
     return tree;
+}
+
+std::vector<pid_t> child_pids(pid_t pid) {
+    std::vector<pid_t> children;
+    // Children are listed per thread: a child forked by any thread counts.
+    for (const std::string& task : entries(proc_path(pid, "task"))) {
+        std::ifstream listed(proc_path(pid, "task/" + task + "/children"));
+        pid_t child;
+        while (listed >> child)
+            children.push_back(child);
+    }
+    return children;
+}
+
+int thread_count(pid_t pid) {
+    return static_cast<int>(entries(proc_path(pid, "task")).size());
+}
+
+std::vector<std::string> thread_names(pid_t pid) {
+    std::vector<std::string> names;
+    for (const std::string& task : entries(proc_path(pid, "task"))) {
+        std::ifstream comm(proc_path(pid, "task/" + task + "/comm"));
+        std::string name;
+        std::getline(comm, name);
+        names.push_back(name);
+    }
+    return names;
 }
 
 long memory_kib(pid_t pid) {
@@ -57,8 +78,12 @@ long memory_kib(pid_t pid) {
 int open_fds(pid_t pid) {
     int total = 0;
     for (pid_t p : process_tree(pid))
-        total += static_cast<int>(entries(proc_path(p, "fd")).size());
+        total += own_open_fds(p);
     return total;
+}
+
+int own_open_fds(pid_t pid) {
+    return static_cast<int>(entries(proc_path(pid, "fd")).size());
 }
 
 // What descriptor `fd` of process `pid` is: a path, "socket:[INODE]", "pipe:[INODE]"...
@@ -107,9 +132,13 @@ double cpu_used_during(pid_t pid, std::chrono::milliseconds interval) {
     return cpu_seconds(pid) - before;
 }
 
-int close_wait_sockets(std::uint16_t port) {
+namespace {
+
+// TCP sockets on local port `port` in `state` (as /proc/net/tcp writes it:
+// "0A" LISTEN, "08" CLOSE_WAIT), over IPv4 and IPv6.
+int tcp_sockets(std::uint16_t port, const std::string& state) {
     // Each line: "sl local_address rem_address st ...", addresses as
-    // HEX_IP:HEX_PORT, the state in hex (08 is CLOSE_WAIT).
+    // HEX_IP:HEX_PORT, the state in hex.
     int count = 0;
     for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
         std::ifstream in(table);
@@ -117,14 +146,25 @@ int close_wait_sockets(std::uint16_t port) {
         std::getline(in, line);  // the header
         while (std::getline(in, line)) {
             std::istringstream fields(line);
-            std::string slot, local, remote, state;
-            fields >> slot >> local >> remote >> state;
+            std::string slot, local, remote, socket_state;
+            fields >> slot >> local >> remote >> socket_state;
             std::size_t colon = local.rfind(':');
             if (colon == std::string::npos) continue;
-            if (std::stoul(local.substr(colon + 1), nullptr, 16) == port && state == "08") ++count;
+            if (std::stoul(local.substr(colon + 1), nullptr, 16) == port && socket_state == state)
+                ++count;
         }
     }
     return count;
+}
+
+}  // namespace
+
+int close_wait_sockets(std::uint16_t port) {
+    return tcp_sockets(port, "08");
+}
+
+int listening_sockets(std::uint16_t port) {
+    return tcp_sockets(port, "0A");
 }
 
 }  // namespace conformance

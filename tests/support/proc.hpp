@@ -1,7 +1,8 @@
 // Looking at a server from the outside, through /proc: what it costs
 // (memory, descriptors, CPU time) and what it left behind (sockets in
-// CLOSE_WAIT). Every probe covers the whole process tree, so a forking
-// server (stage02) is measured with its children, as `ps` would show it.
+// CLOSE_WAIT). A probe covers the whole process tree, so a forking server
+// (stage02) is measured with its children, as `ps` would show it, unless
+// its comment says it looks at one process.
 #pragma once
 
 #include <sys/types.h>
@@ -15,6 +16,14 @@ namespace conformance {
 
 // `pid` and its descendants (from /proc/PID/task/TID/children), parents first.
 std::vector<pid_t> process_tree(pid_t pid);
+// The children of process `pid` alone, forked by any of its threads, zombies
+// included.
+std::vector<pid_t> child_pids(pid_t pid);
+
+// The threads of process `pid` alone (/proc/PID/task), and their names
+// (/proc/PID/task/TID/comm, as a server sets them with pthread_setname_np).
+int thread_count(pid_t pid);
+std::vector<std::string> thread_names(pid_t pid);
 
 // Memory of the tree in KiB: the sum of each process's proportional set
 // size (Pss in /proc/PID/smaps_rollup). For one process that is its resident
@@ -26,6 +35,9 @@ long memory_kib(pid_t pid);
 int open_fds(pid_t pid);
 // Those of them that are sockets (a server at rest has one: its listener).
 int open_sockets(pid_t pid);
+// Open descriptors of process `pid` alone: the parent of a process-per-client
+// server must hold no client's socket while its children do.
+int own_open_fds(pid_t pid);
 
 // What the tree's descriptors are ("4 -> socket:[1234]", one per line), to
 // show in a failure message which ones were left open.
@@ -41,5 +53,7 @@ double cpu_used_during(pid_t pid, std::chrono::milliseconds interval);
 // TCP sockets on local port `port` in the CLOSE_WAIT state (the peer closed,
 // we did not): /proc/net/tcp and tcp6, as `ss -tan state close-wait` shows them.
 int close_wait_sockets(std::uint16_t port);
+// TCP sockets listening on local port `port`: one per SO_REUSEPORT listener.
+int listening_sockets(std::uint16_t port);
 
 }  // namespace conformance
