@@ -52,7 +52,8 @@ struct Accepted {
 
 // accept4() with close-on-exec, retried on EINTR (unless a stop was requested)
 // and on the errors that concern only the one connection (ECONNABORTED...).
-// The accepted socket gets TCP_NODELAY: see nagle.md in docs for why.
+// The accepted socket gets TCP_NODELAY: stage08_zero_copy/README.md (Nagle's
+// algorithm) says why.
 // When descriptors run out it uses a reserved spare descriptor to accept the
 // newcomer, answer `ERR 503 busy` and close it, so the listener does not stay
 // readable forever and an event loop does not spin (the libev/muduo trick).
