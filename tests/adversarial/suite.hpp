@@ -141,7 +141,7 @@ private:
 // `timeout`, and returns its last value: for things that settle (a
 // descriptor being closed), never to time a server.
 template <typename Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout = 5s) {
+bool eventually(Condition condition, std::chrono::milliseconds timeout = 10s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!condition()) {
         if (std::chrono::steady_clock::now() > deadline) return condition();

@@ -138,10 +138,10 @@ TEST_CASE("stage02: timeouts end a slow, silent or non-reading client's connecti
 
 TEST_CASE("stage02: a silent client's child exits after --idle-timeout and is reaped",
           "[fork][timeouts]") {
-    ServerProcess server(g_server, {"--idle-timeout", "1"});
+    ServerProcess server(g_server, {"--idle-timeout", "2"});
     iolab::Fd silent = connect_to(server.port());
     REQUIRE(silent);
-    CHECK(eventually([&] { return children_of(server.pid()).total == 1; }, 2s));
+    CHECK(eventually([&] { return children_of(server.pid()).total == 1; }, 3s));
     CHECK(closed_by_peer(silent.get(), 5s));
     CHECK(eventually([&] { return children_of(server.pid()).total == 0; }, 5s));
 }
