@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "files.hpp"
 #include "support.hpp"
 #include "timeouts.hpp"
 
@@ -24,81 +25,13 @@ namespace {
 
 const std::vector<std::string> copy_paths{"sendfile", "splice", "mmap", "read"};
 
-// A temporary document root, removed at the end.
-struct TempRoot {
-    std::filesystem::path path;
-    TempRoot() {
-        char name[] = "/tmp/iolab-stage08-XXXXXX";
-        path = mkdtemp(name);
-    }
-    ~TempRoot() { std::filesystem::remove_all(path); }
-};
-
-// A marker of 16 distinct bytes that says where it was written.
-std::string marker(std::uint64_t offset) {
-    char text[17];
-    std::snprintf(text, sizeof text, "@%-15llu", static_cast<unsigned long long>(offset));
-    return std::string(text, 16);
-}
-
-// Reads one `OK <size>\n` reply header; returns the size, or -1.
-long long read_ok_header(int fd) {
-    std::string header = recv_line(fd);
-    if (!header.starts_with("OK ")) return -1;
-    return std::stoll(header.substr(3));
-}
-
 }  // namespace
 
 TEST_CASE("files past 2 GiB and 4 GiB arrive whole, with the right bytes at the boundaries") {
-    TempRoot root;
     const std::uint64_t size = (4ull << 30) + 12345;  // a little over 4 GiB, mostly a hole
-    // Markers straddle every boundary a 32-bit or a per-call limit would break.
-    const std::vector<std::uint64_t> spots{
-        0, 0x7ffff000ull - 8, (2ull << 30) - 8, (3ull << 30) + 12345, (4ull << 30) - 8, size - 16};
-    {
-        iolab::Fd file(open((root.path / "huge.bin").c_str(), O_CREAT | O_WRONLY, 0644));
-        REQUIRE(file);
-        REQUIRE(ftruncate(file.get(), static_cast<off_t>(size)) == 0);  // sparse: no disk used
-        for (std::uint64_t at : spots)
-            REQUIRE(pwrite(file.get(), marker(at).data(), 16, static_cast<off_t>(at)) == 16);
-    }
-
-    for (const std::string& copy : copy_paths) {
-        DYNAMIC_SECTION("--copy " << copy) {
-            ServerProcess server(g_server, {"--root", root.path.string(), "--copy", copy});
-            iolab::Fd client = connect_to(server.port());
-            REQUIRE(client);
-            REQUIRE(send_all(client.get(), "GET /huge.bin\n"));
-            REQUIRE(read_ok_header(client.get()) == static_cast<long long>(size));
-
-            // Stream the body through a buffer, keeping only the bytes at the markers.
-            std::vector<std::string> seen(spots.size());
-            std::vector<char> buffer(1 << 20);
-            std::uint64_t received = 0;
-            while (received < size) {
-                if (!readable_within(client.get(), std::chrono::seconds(20))) break;
-                ssize_t n = recv(client.get(), buffer.data(),
-                                 std::min<std::uint64_t>(buffer.size(), size - received), 0);
-                if (n <= 0) break;
-                auto chunk_end = received + static_cast<std::uint64_t>(n);
-                for (std::size_t i = 0; i < spots.size(); ++i) {
-                    std::uint64_t begin = std::max(spots[i], received);
-                    std::uint64_t end = std::min(spots[i] + 16, chunk_end);
-                    if (begin < end)
-                        seen[i].append(buffer.data() + (begin - received), end - begin);
-                }
-                received = chunk_end;
-            }
-            CHECK(received == size);
-            for (std::size_t i = 0; i < spots.size(); ++i) {
-                INFO("marker at offset " << spots[i]);
-                CHECK(seen[i] == marker(spots[i]));
-            }
-            // The connection is still in step: the next request is answered.
-            CHECK(echo_works(client.get(), "after 4 GiB"));
-        }
-    }
+    check_marked_huge_file(copy_paths, size,
+                           {0, 0x7ffff000ull - 8, (2ull << 30) - 8, (3ull << 30) + 12345,
+                            (4ull << 30) - 8, size - 16});
 }
 
 TEST_CASE("a file truncated while it is sent closes that connection, and only that one") {

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "files.hpp"
 #include "multiplexing.hpp"
 #include "support.hpp"
 #include "timeouts.hpp"
@@ -33,18 +34,6 @@ using namespace model;
 namespace {
 
 const std::vector<std::string> copy_paths{"splice", "read", "send_zc"};
-
-// A temporary document root, removed at the end.
-struct TempRoot {
-    std::filesystem::path path;
-    TempRoot() {
-        char name[] = "/tmp/iolab-stage10-XXXXXX";
-        path = mkdtemp(name);
-    }
-    ~TempRoot() { std::filesystem::remove_all(path); }
-    TempRoot(const TempRoot&) = delete;
-    TempRoot& operator=(const TempRoot&) = delete;
-};
 
 // `size` bytes no two files share (a different seed each), so a body sent
 // from the wrong offset, the wrong file or a stale buffer cannot pass.
@@ -60,20 +49,6 @@ void write_file(const std::filesystem::path& path, const std::string& bytes) {
     iolab::Fd file(open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644));
     REQUIRE(file);
     REQUIRE(write(file.get(), bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
-}
-
-// A marker of 16 distinct bytes that says where it was written.
-std::string marker(std::uint64_t offset) {
-    char text[17];
-    std::snprintf(text, sizeof text, "@%-15llu", static_cast<unsigned long long>(offset));
-    return std::string(text, 16);
-}
-
-// Reads one `OK <size>\n` reply header; returns the size, or -1.
-long long read_ok_header(int fd) {
-    std::string header = recv_line(fd);
-    if (!header.starts_with("OK ")) return -1;
-    return std::stoll(header.substr(3));
 }
 
 // The process's descriptors that are io_uring instances and epoll instances.
@@ -176,49 +151,9 @@ TEST_CASE("io_uring: 100 clients fetching files at once all get every byte") {
 }
 
 TEST_CASE("io_uring: a file past 4 GiB arrives whole, with the right bytes at the boundaries") {
-    TempRoot root;
     const std::uint64_t size = (4ull << 30) + 12345;  // mostly a hole
-    const std::vector<std::uint64_t> spots{0, (2ull << 30) - 8, (3ull << 30) + 12345,
-                                           (4ull << 30) - 8, size - 16};
-    {
-        iolab::Fd file(open((root.path / "huge.bin").c_str(), O_CREAT | O_WRONLY, 0644));
-        REQUIRE(file);
-        REQUIRE(ftruncate(file.get(), static_cast<off_t>(size)) == 0);
-        for (std::uint64_t at : spots)
-            REQUIRE(pwrite(file.get(), marker(at).data(), 16, static_cast<off_t>(at)) == 16);
-    }
-    for (const std::string& copy : copy_paths) {
-        DYNAMIC_SECTION("--copy " << copy) {
-            ServerProcess server(g_server, {"--root", root.path.string(), "--copy", copy});
-            iolab::Fd client = connect_to(server.port());
-            REQUIRE(client);
-            REQUIRE(send_all(client.get(), "GET /huge.bin\n"));
-            REQUIRE(read_ok_header(client.get()) == static_cast<long long>(size));
-            std::vector<std::string> seen(spots.size());
-            std::vector<char> buffer(1 << 20);
-            std::uint64_t received = 0;
-            while (received < size) {
-                if (!readable_within(client.get(), 20s)) break;
-                ssize_t n = recv(client.get(), buffer.data(),
-                                 std::min<std::uint64_t>(buffer.size(), size - received), 0);
-                if (n <= 0) break;
-                auto chunk_end = received + static_cast<std::uint64_t>(n);
-                for (std::size_t i = 0; i < spots.size(); ++i) {
-                    std::uint64_t begin = std::max(spots[i], received);
-                    std::uint64_t end = std::min(spots[i] + 16, chunk_end);
-                    if (begin < end)
-                        seen[i].append(buffer.data() + (begin - received), end - begin);
-                }
-                received = chunk_end;
-            }
-            CHECK(received == size);
-            for (std::size_t i = 0; i < spots.size(); ++i) {
-                INFO("marker at offset " << spots[i]);
-                CHECK(seen[i] == marker(spots[i]));
-            }
-            CHECK(echo_works(client.get(), "after 4 GiB"));
-        }
-    }
+    check_marked_huge_file(
+        copy_paths, size, {0, (2ull << 30) - 8, (3ull << 30) + 12345, (4ull << 30) - 8, size - 16});
 }
 
 // The two cases below with a small client window, for one --copy path.
