@@ -301,6 +301,14 @@ def environment(repo: Path, build_dir: Path, binaries, pinning: str, nofile: tup
         "python": f"{platform.python_version()}, matplotlib {mpl}",
         "somaxconn": _read("/proc/sys/net/core/somaxconn"),
         "ephemeral ports": _read("/proc/sys/net/ipv4/ip_local_port_range").replace("\t", "–"),
+        # Loopback TCP throughput depends on these as much as on the server:
+        # file figures are only comparable between runs that agree here.
+        "tcp congestion control": _read("/proc/sys/net/ipv4/tcp_congestion_control") or "?",
+        "default qdisc": _read("/proc/sys/net/core/default_qdisc") or "?",
+        "tcp_autocorking": _read("/proc/sys/net/ipv4/tcp_autocorking") or "?",
+        "tcp_limit_output_bytes": _read("/proc/sys/net/ipv4/tcp_limit_output_bytes") or "?",
+        "tcp_rmem / tcp_wmem": (_read("/proc/sys/net/ipv4/tcp_rmem").replace("\t", " ") + " / "
+                                + _read("/proc/sys/net/ipv4/tcp_wmem").replace("\t", " ")),
     }
 
 
