@@ -12,7 +12,7 @@
 #include <optional>
 #include <string>
 
-#include "suite.hpp"
+#include "adversarial.hpp"
 
 using namespace adversarial;
 

@@ -7,7 +7,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "suite.hpp"
+#include "adversarial.hpp"
 
 using namespace adversarial;
 

@@ -13,7 +13,7 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
-#include "suite.hpp"
+#include "adversarial.hpp"
 #include "suite_main.hpp"
 
 namespace {
@@ -33,10 +33,9 @@ Catch::clara::Parser expectation_flags(adversarial::Expectations& expect) {
 
 int main(int argc, char* argv[]) {
     adversarial::SuiteOptions& options = adversarial::options();
-    return conformance::run_suite(argc, argv, "iolab_adversarial",
-                                  {options.server, options.server_args, options.server_env},
-                                  expectation_flags(options.expect), [] {
-                                      adversarial::remove_document_root();
-                                      return 0;
-                                  });
+    return testkit::run_suite(argc, argv, "iolab_adversarial", options,
+                              expectation_flags(options.expect), [] {
+                                  adversarial::remove_document_root();
+                                  return 0;
+                              });
 }

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "suite.hpp"
+#include "adversarial.hpp"
 
 using namespace adversarial;
 

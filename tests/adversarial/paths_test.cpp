@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "suite.hpp"
+#include "adversarial.hpp"
 
 using namespace adversarial;
 

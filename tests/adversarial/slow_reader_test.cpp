@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "suite.hpp"
+#include "adversarial.hpp"
 
 using namespace adversarial;
 

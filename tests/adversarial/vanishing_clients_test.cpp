@@ -10,7 +10,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "suite.hpp"
+#include "adversarial.hpp"
 
 using namespace adversarial;
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "client.hpp"
-#include "suite.hpp"
+#include "conformance.hpp"
 
 using namespace conformance;
 

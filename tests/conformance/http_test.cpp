@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "client.hpp"
-#include "suite.hpp"
+#include "conformance.hpp"
 
 using namespace conformance;
 

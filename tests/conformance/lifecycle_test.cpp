@@ -8,16 +8,11 @@
 #include <thread>
 
 #include "client.hpp"
-#include "suite.hpp"
+#include "conformance.hpp"
 
 using namespace conformance;
 
 namespace {
-
-ServerProcess start_own_server() {
-    return ServerProcess(options().server, document_root().root, options().server_args,
-                         new_stderr_path(), launch_options());
-}
 
 struct Summary {
     std::uint64_t connections = 0, requests = 0, bytes_sent = 0;
@@ -47,7 +42,7 @@ Summary check_clean_exit(ServerProcess& s) {
 TEST_CASE("lifecycle: a stop signal makes the server print its summary and exit 0", "[lifecycle]") {
     int stop_signal = GENERATE(SIGTERM, SIGINT);
     INFO("signal " << stop_signal);
-    ServerProcess s = start_own_server();
+    ServerProcess s = start_server();
     std::string replies;
     {
         Connection c = s.connect();
@@ -65,7 +60,7 @@ TEST_CASE("lifecycle: a stop signal makes the server print its summary and exit 
 }
 
 TEST_CASE("lifecycle: SIGTERM stops a server waiting on an idle client", "[lifecycle]") {
-    ServerProcess s = start_own_server();
+    ServerProcess s = start_server();
     Connection idle = s.connect();
     std::string reply = line_exchange(idle, "ECHO waiting");
     CHECK(printable(reply) == printable("waiting\n"));
@@ -83,7 +78,7 @@ TEST_CASE("lifecycle: SIGTERM arriving just after a reply still stops the server
     // waits for the idle client forever. The window is narrow: try often.
     for (int attempt = 1; attempt <= 50; ++attempt) {
         INFO("attempt " << attempt << " of 50");
-        ServerProcess s = start_own_server();
+        ServerProcess s = start_server();
         Connection idle = s.connect();
         line_exchange(idle,
                       "ECHO waiting");  // its reply has arrived: the server is writing or done

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "client.hpp"
-#include "suite.hpp"
+#include "conformance.hpp"
 
 using namespace conformance;
 

@@ -7,12 +7,12 @@
 // --server-arg flags (and the --server-env variables in its environment only:
 // tests/faults preloads a fault-injecting library into the server this way),
 // reads its `listening on HOST:PORT` line, and checks the
-// protocol of DESIGN.md over real sockets. cmake/iolab.cmake registers it in
+// protocol (README.md) over real sockets. cmake/iolab.cmake registers it in
 // CTest once per stage, with that stage's expectations as flags.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
-#include "suite.hpp"
+#include "conformance.hpp"
 #include "suite_main.hpp"
 
 namespace {
@@ -29,11 +29,10 @@ Catch::clara::Parser expectation_flags(conformance::Expectations& expect) {
 
 int main(int argc, char* argv[]) {
     conformance::SuiteOptions& options = conformance::options();
-    return conformance::run_suite(argc, argv, "iolab_conformance",
-                                  {options.server, options.server_args, options.server_env},
-                                  expectation_flags(options.expect), [] {
-                                      int problems = conformance::finish_shared_server();
-                                      conformance::remove_document_root();
-                                      return problems;
-                                  });
+    return testkit::run_suite(argc, argv, "iolab_conformance", options,
+                              expectation_flags(options.expect), [] {
+                                  int problems = conformance::finish_shared_server();
+                                  conformance::remove_document_root();
+                                  return problems;
+                              });
 }

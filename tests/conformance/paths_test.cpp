@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "client.hpp"
-#include "suite.hpp"
+#include "conformance.hpp"
 
 using namespace conformance;
 

@@ -1,4 +1,4 @@
-#include "suite.hpp"
+#include "conformance.hpp"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,22 +10,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 
 namespace conformance {
 
-namespace fs = std::filesystem;
-
 namespace {
-
-void write_file(const fs::path& path, const std::string& content) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    if (!out) throw ConformanceError("cannot write " + path.string());
-}
 
 // splitmix64: a tiny, good-enough generator for bytes that do not compress
 // and that no off-by-one could reproduce by accident.
@@ -43,34 +33,29 @@ std::string pseudo_random_bytes(std::size_t size, std::uint64_t seed) {
     return bytes;
 }
 
-DocumentRoot make_document_root() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/iolab-conformance-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw ConformanceError("mkdtemp " + pattern);
+std::unique_ptr<DocumentRoot> make_document_root() {
+    auto d = std::make_unique<DocumentRoot>();
+    const TempTree& tree = d->tree;
+    d->base = tree.path();
+    d->root = tree.directory("root");
+    d->index_html = "<!doctype html>\n<title>iolab conformance</title>\n<p>the index</p>\n";
+    d->hello_txt = "hello, world\n";
+    d->secret = unique_secret();
 
-    DocumentRoot d;
-    d.base = pattern;
-    d.root = d.base + "/root";
-    d.index_html = "<!doctype html>\n<title>iolab conformance</title>\n<p>the index</p>\n";
-    d.hello_txt = "hello, world\n";
-    d.secret = "IOLAB-SECRET-" + std::to_string(::getpid()) + "-" +
-               std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "\n";
-
-    fs::create_directory(d.root);
-    write_file(d.base + "/secret.txt", d.secret);
-    write_file(d.root + "/index.html", d.index_html);
-    write_file(d.root + "/hello.txt", d.hello_txt);
-    write_file(d.root + "/empty.txt", "");
-    write_file(d.root + "/with space.txt", "a name with a space\n");
-    write_file(d.root + "/big.bin", big_file());
-    fs::create_directory(d.root + "/subdir");
-    write_file(d.root + "/subdir/inner.txt", "inside a subdirectory\n");
-    if (::mkfifo((d.root + "/fifo").c_str(), 0644) < 0) throw ConformanceError("mkfifo");
-    write_file(d.root + "/unreadable.txt", "mode 000\n");
-    fs::permissions(d.root + "/unreadable.txt", fs::perms::none);
-    fs::create_symlink("../secret.txt", d.root + "/escape_relative");
-    fs::create_symlink(d.base + "/secret.txt", d.root + "/escape_absolute");
-    fs::create_directory_symlink(d.base, d.root + "/escape_directory");
+    tree.file("secret.txt", d->secret);
+    tree.file("root/index.html", d->index_html);
+    tree.file("root/hello.txt", d->hello_txt);
+    tree.file("root/empty.txt", "");
+    tree.file("root/with space.txt", "a name with a space\n");
+    tree.file("root/big.bin", big_file());
+    tree.directory("root/subdir");
+    tree.file("root/subdir/inner.txt", "inside a subdirectory\n");
+    tree.fifo("root/fifo");
+    tree.file("root/unreadable.txt", "mode 000\n");
+    tree.set_mode("root/unreadable.txt", 0);
+    tree.symlink("root/escape_relative", "../secret.txt");
+    tree.symlink("root/escape_absolute", d->base + "/secret.txt");
+    tree.symlink("root/escape_directory", d->base);
     return d;
 }
 
@@ -84,12 +69,6 @@ std::unique_ptr<ServerProcess> shared_server;
 std::string last_test_on_shared_server;  // who to suspect when it is found dead
 std::string broken_server;               // why a freshly started server failed its health check
 
-std::unique_ptr<ServerProcess> start_server() {
-    return std::make_unique<ServerProcess>(options().server, document_root().root,
-                                           options().server_args, new_stderr_path(),
-                                           launch_options());
-}
-
 // Empty when the server is alive, clean and answering; otherwise what is wrong.
 std::string health_problem(ServerProcess& s) {
     if (std::optional<int> status = s.wait_for_exit(std::chrono::milliseconds(0)))
@@ -101,7 +80,7 @@ std::string health_problem(ServerProcess& s) {
         if (std::string reply = line_exchange(probe, "ECHO health check");
             reply != "health check\n")
             return "answered a health-check ECHO with " + printable(reply);
-    } catch (const ConformanceError& e) {
+    } catch (const TestError& e) {
         return std::string("stopped answering: ") + e.what();
     }
     return {};
@@ -120,13 +99,12 @@ const std::string& big_file() {
 }
 
 const DocumentRoot& document_root() {
-    if (!the_root) the_root = std::make_unique<DocumentRoot>(make_document_root());
+    if (!the_root) the_root = make_document_root();
     return *the_root;
 }
 
-std::string new_stderr_path() {
-    static int count = 0;
-    return document_root().base + "/server-" + std::to_string(++count) + ".stderr";
+ServerProcess start_server() {
+    return options().start(document_root().root, document_root().base);
 }
 
 ServerProcess& server() {
@@ -149,8 +127,8 @@ ServerProcess& server() {
         if (!broken_server.empty())
             FAIL("not starting the server again: a fresh one " << broken_server);
         try {
-            shared_server = start_server();
-        } catch (const ConformanceError& e) {
+            shared_server.reset(new ServerProcess(start_server()));
+        } catch (const TestError& e) {
             broken_server = std::string("failed to start: ") + e.what();
             throw;
         }
@@ -189,9 +167,6 @@ int finish_shared_server() {
 }
 
 void remove_document_root() {
-    if (!the_root) return;
-    std::error_code ignored;
-    fs::remove_all(the_root->base, ignored);
     the_root.reset();
 }
 

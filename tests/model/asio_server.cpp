@@ -1,7 +1,7 @@
 // asio_server's model tests: the comparison server has the same timeouts as
 // the stages (a watchdog coroutine per connection, see its main.cpp), with
 // one io_context thread and with several (a strand per connection).
-#include "timeouts.hpp"
+#include "timeout_checks.hpp"
 
 using namespace model;
 

@@ -1,5 +1,5 @@
-// What the model tests of the file-sending stages (08, 10) share: a
-// temporary document root, and a file past 4 GiB checked by markers.
+// What the model tests of the file-sending stages (08, 10) share: a file
+// past 4 GiB checked by markers.
 #pragma once
 
 #include <fcntl.h>
@@ -11,27 +11,14 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <vector>
 
-#include "support.hpp"
+#include "model.hpp"
 
 extern std::string g_server;
 
 namespace model {
-
-// A temporary document root, removed at the end.
-struct TempRoot {
-    std::filesystem::path path;
-    TempRoot() {
-        char name[] = "/tmp/iolab-model-XXXXXX";
-        path = ::mkdtemp(name);
-    }
-    ~TempRoot() { std::filesystem::remove_all(path); }
-    TempRoot(const TempRoot&) = delete;
-    TempRoot& operator=(const TempRoot&) = delete;
-};
 
 // A marker of 16 distinct bytes that says where it was written.
 inline std::string marker(std::uint64_t offset) {
@@ -53,17 +40,13 @@ inline long long read_ok_header(int fd) {
 // step. The spots straddle the boundaries a 32-bit or a per-call limit would break.
 inline void check_marked_huge_file(const std::vector<std::string>& copy_paths, std::uint64_t size,
                                    const std::vector<std::uint64_t>& spots) {
-    TempRoot root;
-    {
-        iolab::Fd file(::open((root.path / "huge.bin").c_str(), O_CREAT | O_WRONLY, 0644));
-        REQUIRE(file);
-        REQUIRE(::ftruncate(file.get(), static_cast<off_t>(size)) == 0);
-        for (std::uint64_t at : spots)
-            REQUIRE(::pwrite(file.get(), marker(at).data(), 16, static_cast<off_t>(at)) == 16);
-    }
+    TempTree root("model");
+    root.sparse_file("huge.bin", size);
+    for (std::uint64_t at : spots)
+        root.write_at("huge.bin", at, marker(at));
     for (const std::string& copy : copy_paths) {
         DYNAMIC_SECTION("--copy " << copy) {
-            ServerProcess server(g_server, {"--root", root.path.string(), "--copy", copy});
+            ServerProcess server(g_server, {"--root", root.path(), "--copy", copy});
             iolab::Fd client = connect_to(server.port());
             REQUIRE(client);
             REQUIRE(send_all(client.get(), "GET /huge.bin\n"));
@@ -96,6 +79,34 @@ inline void check_marked_huge_file(const std::vector<std::string>& copy_paths, s
             CHECK(echo_works(client.get(), "after 4 GiB"));
         }
     }
+}
+
+// A file truncated to 1 MiB while its 64 MiB `bytes` are being sent, through
+// --copy `copy`, to a client with a small window: the body ends early and
+// the connection closes (a sendfile or a fill of 0 bytes must close, not
+// resubmit for ever; mmap must not die of SIGBUS), nothing spins, and a
+// bystander is still served.
+inline void check_truncated_mid_send(const std::string& copy, const std::string& bytes) {
+    TempTree root("model");
+    const std::string path = root.file("shrinking.bin", bytes);
+    ServerProcess server(g_server, {"--root", root.path(), "--copy", copy});
+    iolab::Fd bystander = connect_to(server.port());
+    iolab::Fd client = connect_with_small_window(server.port());
+    REQUIRE(bystander);
+    REQUIRE(client);
+    REQUIRE(send_all(client.get(), "GET /shrinking.bin\n"));
+    REQUIRE(read_ok_header(client.get()) == static_cast<long long>(bytes.size()));
+    REQUIRE(recv_exactly(client.get(), 64 * 1024) == bytes.substr(0, 64 * 1024));
+
+    REQUIRE(::truncate(path.c_str(), 1 << 20) == 0);  // under the server's feet
+
+    // EOF (or a reset) well before the whole size, not a client waiting for ever.
+    std::string rest = recv_until_eof(client.get(), 20s);
+    CHECK(64 * 1024 + rest.size() < bytes.size());
+    CHECK(closed_by_peer(client.get(), 100ms));         // EOF, not a timeout
+    CHECK(cpu_used_during(server.pid(), 500ms) < 0.3);  // no retrying for ever
+    CHECK(echo_works(bystander.get(), "still here"));
+    CHECK(server.stop() == 0);
 }
 
 }  // namespace model

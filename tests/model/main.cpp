@@ -18,6 +18,6 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "--server PATH is required\n");
         return 2;
     }
-    conformance::raise_descriptor_limit();
+    testkit::raise_descriptor_limit();
     return session.run();
 }

@@ -13,39 +13,66 @@
 #include <string>
 #include <vector>
 
-#include "support.hpp"
+#include "model.hpp"
 
 extern std::string g_server;
 
 namespace model {
 
 // A document root in a fresh temporary directory holding big.bin (1 MiB).
-class BigFileRoot {
+class BigFileRoot : public TempTree {
 public:
     static constexpr std::size_t size = 1024 * 1024;
-    BigFileRoot() {
-        char pattern[] = "/tmp/iolab-model-XXXXXX";
-        if (!mkdtemp(pattern)) throw std::runtime_error("mkdtemp");
-        dir_ = pattern;
-        std::ofstream big(dir_ + "/big.bin", std::ios::binary);
-        big << std::string(size, 'b');
-    }
-    ~BigFileRoot() {
-        std::remove((dir_ + "/big.bin").c_str());
-        rmdir(dir_.c_str());
-    }
-    BigFileRoot(const BigFileRoot&) = delete;
-    BigFileRoot& operator=(const BigFileRoot&) = delete;
-    const std::string& dir() const { return dir_; }
-
-private:
-    std::string dir_;
+    BigFileRoot() : TempTree("model") { file("big.bin", std::string(size, 'b')); }
+    const std::string& dir() const { return path(); }
 };
 
-inline std::vector<std::string> with(std::vector<std::string> args,
-                                     std::initializer_list<std::string> more) {
-    args.insert(args.end(), more);
-    return args;
+// Every client sends an ECHO before any reads its reply, so all the requests
+// are in the server's hands at once; then each reads. How many were sent, and
+// how many came back right.
+struct EchoCount {
+    std::size_t sent = 0, answered = 0;
+};
+inline EchoCount echo_all_at_once(const std::vector<iolab::Fd>& clients) {
+    EchoCount count;
+    for (std::size_t i = 0; i < clients.size(); ++i)
+        if (send_all(clients[i].get(), "ECHO client " + std::to_string(i) + "\n")) ++count.sent;
+    for (std::size_t i = 0; i < clients.size(); ++i)
+        if (recv_line(clients[i].get()) == "client " + std::to_string(i) + "\n") ++count.answered;
+    return count;
+}
+
+// For clients connected one after the other to a server that runs out of
+// room partway, once the last one has its answer (connections are accepted
+// in the order they were made, so every earlier one has been accepted or
+// refused by then): how many at the front were taken in, their reply still
+// to come, before the refusals began.
+inline std::size_t served_before_refusals(const std::vector<iolab::Fd>& clients) {
+    std::size_t served = 0;
+    while (served < clients.size() && !readable_within(clients[served].get(), 0ms))
+        ++served;
+    return served;
+}
+
+// How many of clients[from...] were refused cleanly: ERR 503 busy, then closed.
+inline std::size_t refused_cleanly(const std::vector<iolab::Fd>& clients, std::size_t from) {
+    std::size_t refused = 0;
+    for (std::size_t i = from; i < clients.size(); ++i)
+        if (recv_line(clients[i].get(), 2s) == "ERR 503 busy\n" &&
+            closed_by_peer(clients[i].get(), 2s))
+            ++refused;
+    return refused;
+}
+
+// Whether a newcomer gets served, tried up to 100 times: the server notices
+// that other clients left on its own schedule.
+inline bool newcomer_served(std::uint16_t port) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        iolab::Fd late = connect_to(port);
+        if (late && echo_works(late.get(), "late", 2s)) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return false;
 }
 
 // `count` connections open at the same time, each served while all are open;
@@ -55,14 +82,9 @@ inline void check_many_concurrent(const std::vector<std::string>& args, std::siz
     std::vector<iolab::Fd> clients = connect_many(server.port(), count);
     REQUIRE(clients.size() == count);
 
-    // Everyone sends before anyone reads: all requests are in the server's hands at once.
-    std::size_t sent = 0, answered = 0;
-    for (std::size_t i = 0; i < count; ++i)
-        if (send_all(clients[i].get(), "ECHO client " + std::to_string(i) + "\n")) ++sent;
-    for (std::size_t i = 0; i < count; ++i)
-        if (recv_line(clients[i].get()) == "client " + std::to_string(i) + "\n") ++answered;
-    CHECK(sent == count);
-    CHECK(answered == count);
+    EchoCount echoed = echo_all_at_once(clients);
+    CHECK(echoed.sent == count);
+    CHECK(echoed.answered == count);
     CHECK(own_open_fds(server.pid()) >= static_cast<int>(count));
 
     CHECK(cpu_used_during(server.pid(), 1000ms) < 0.25);
@@ -79,28 +101,18 @@ inline void check_many_concurrent(const std::vector<std::string>& args, std::siz
 inline void check_out_of_descriptors(const std::vector<std::string>& args) {
     std::optional<ServerProcess> server;
     {
-        ScopedFdLimit limit(64);
+        ScopedLimit limit(RLIMIT_NOFILE, 64);
         server.emplace(g_server, args);
     }
     constexpr std::size_t count = 100;
     std::vector<iolab::Fd> clients = connect_many(server->port(), count);
     REQUIRE(clients.size() == count);
 
-    // Connections are accepted in the order they were made: once the last
-    // one has its answer, every earlier one has been accepted or refused.
     REQUIRE(readable_within(clients.back().get(), 10s));
-    std::size_t served = 0;
-    while (served < count && !readable_within(clients[served].get(), 0ms))
-        ++served;
+    std::size_t served = served_before_refusals(clients);
     CHECK(served >= 30);
     CHECK(served < 64);
-
-    std::size_t refused_cleanly = 0;
-    for (std::size_t i = served; i < count; ++i)
-        if (recv_line(clients[i].get(), 2s) == "ERR 503 busy\n" &&
-            closed_by_peer(clients[i].get(), 2s))
-            ++refused_cleanly;
-    CHECK(refused_cleanly == count - served);
+    CHECK(refused_cleanly(clients, served) == count - served);
 
     std::size_t answered = 0;
     for (std::size_t i = 0; i < served; ++i)
@@ -108,16 +120,9 @@ inline void check_out_of_descriptors(const std::vector<std::string>& args) {
     CHECK(answered == served);
     CHECK(cpu_used_during(server->pid(), 1000ms) < 0.25);
 
-    // Ten clients leave; a newcomer gets in (retried: the server notices the
-    // departures on its own schedule).
+    // Ten clients leave; a newcomer gets in.
     clients.resize(served > 10 ? served - 10 : 0);
-    bool newcomer_served = false;
-    for (int attempt = 0; attempt < 100 && !newcomer_served; ++attempt) {
-        iolab::Fd late = connect_to(server->port());
-        newcomer_served = late && echo_works(late.get(), "late", 2s);
-        if (!newcomer_served) std::this_thread::sleep_for(50ms);
-    }
-    CHECK(newcomer_served);
+    CHECK(newcomer_served(server->port()));
     CHECK(echo_works(clients.front().get(), "first again"));
     clients.clear();
     CHECK(server->stop() == 0);

@@ -5,7 +5,7 @@
 // the timeouts buy a server with a single client slot: a slowloris, silent
 // or non-reading client holds the whole server, but only until its timeout;
 // then the next client in the accept queue is served.
-#include "timeouts.hpp"
+#include "timeout_checks.hpp"
 
 using namespace model;
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "support.hpp"
-#include "timeouts.hpp"
+#include "model.hpp"
+#include "timeout_checks.hpp"
 
 extern std::string g_server;
 

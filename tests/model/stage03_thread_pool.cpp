@@ -9,21 +9,14 @@
 #include <string>
 #include <vector>
 
-#include "support.hpp"
-#include "timeouts.hpp"
+#include "model.hpp"
+#include "timeout_checks.hpp"
 
 extern std::string g_server;
 
 using namespace model;
 
 namespace {
-
-// ThreadSanitizer runs one thread of its own in every process it watches.
-#if defined(__SANITIZE_THREAD__)
-constexpr int runtime_threads = 1;
-#else
-constexpr int runtime_threads = 0;
-#endif
 
 int workers_of(pid_t pid) {
     int count = 0;

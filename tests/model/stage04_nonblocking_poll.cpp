@@ -6,17 +6,12 @@
 // bytes (the short write is resumed later) and stalls no one else; a stop is
 // noticed by the loop. What it costs, CPU while idle, is measured and
 // printed here, never asserted: performance is shown, not tested.
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
-#include "support.hpp"
-#include "timeouts.hpp"
+#include "model.hpp"
+#include "timeout_checks.hpp"
 
 extern std::string g_server;
 
@@ -26,26 +21,18 @@ namespace {
 
 // A document root with one 32 MiB file: far more than the socket buffers
 // hold, so sending it to a client that does not read must stop half-way.
-class BigFileRoot {
+class BigFileRoot : public TempTree {
 public:
-    BigFileRoot() {
-        char pattern[] = "/tmp/iolab-stage04-XXXXXX";
-        REQUIRE(::mkdtemp(pattern) != nullptr);
-        path_ = pattern;
+    BigFileRoot() : TempTree("stage04") {
         content_.resize(32 * 1024 * 1024);
         for (std::size_t i = 0; i < content_.size(); ++i)
             content_[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
-        std::ofstream(path_ + "/big.bin", std::ios::binary) << content_;
+        file("big.bin", content_);
     }
-    ~BigFileRoot() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    const std::string& path() const { return path_; }
     const std::string& content() const { return content_; }
 
 private:
-    std::string path_, content_;
+    std::string content_;
 };
 
 }  // namespace

@@ -5,7 +5,7 @@
 #include <sys/select.h>
 
 #include "multiplexing.hpp"
-#include "timeouts.hpp"
+#include "timeout_checks.hpp"
 
 using namespace model;
 
@@ -20,19 +20,12 @@ TEST_CASE("select: the clients past FD_SETSIZE are refused, the others served") 
     // FD_SETSIZE, the rest above. Once the last client has its refusal,
     // every earlier one has been accepted or refused.
     REQUIRE(readable_within(clients.back().get(), 20s));
-    std::size_t served = 0;
-    while (served < count && !readable_within(clients[served].get(), 0ms))
-        ++served;
+    std::size_t served = served_before_refusals(clients);
     INFO("served " << served << " of " << count);
     CHECK(served >= 1000);
     CHECK(served < FD_SETSIZE);
 
-    std::size_t refused_cleanly = 0;
-    for (std::size_t i = served; i < count; ++i)
-        if (recv_line(clients[i].get(), 2s) == "ERR 503 busy\n" &&
-            closed_by_peer(clients[i].get(), 2s))
-            ++refused_cleanly;
-    CHECK(refused_cleanly == count - served);
+    CHECK(refused_cleanly(clients, served) == count - served);
 
     std::size_t answered = 0;
     for (std::size_t i = 0; i < served; ++i)
@@ -45,13 +38,7 @@ TEST_CASE("select: the clients past FD_SETSIZE are refused, the others served") 
 
     // Below-the-wall numbers freed by leaving clients are given to newcomers.
     clients.resize(served - 10);
-    bool newcomer_served = false;
-    for (int attempt = 0; attempt < 100 && !newcomer_served; ++attempt) {
-        iolab::Fd late = connect_to(server.port());
-        newcomer_served = late && echo_works(late.get(), "late", 2s);
-        if (!newcomer_served) std::this_thread::sleep_for(50ms);
-    }
-    CHECK(newcomer_served);
+    CHECK(newcomer_served(server.port()));
     clients.clear();
     CHECK(server.stop() == 0);
 }

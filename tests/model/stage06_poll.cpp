@@ -1,6 +1,6 @@
 // stage06_poll's model: no FD_SETSIZE wall; thousands of connections at once.
 #include "multiplexing.hpp"
-#include "timeouts.hpp"
+#include "timeout_checks.hpp"
 
 using namespace model;
 

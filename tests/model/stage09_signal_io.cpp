@@ -5,40 +5,23 @@
 // sends a bare SIGIO and the server must find the lost events itself. Then
 // the scenarios shared with the multiplexing stages (descriptors running
 // out, clients that do not read, pipelining, timeouts).
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
 #include <cstdint>
+#include <fstream>
 #include <optional>
 
 #include "multiplexing.hpp"
-#include "timeouts.hpp"
+#include "timeout_checks.hpp"
 
 using namespace model;
 
 namespace {
 
 const std::vector<std::string> defaults{};
-
-// Lowers this process's RLIMIT_SIGPENDING (how many signals may be queued
-// for the user, checked against the receiving process's limit) for its
-// lifetime: a server started meanwhile inherits it.
-class ScopedSignalQueueLimit {
-public:
-    explicit ScopedSignalQueueLimit(rlim_t soft) {
-        getrlimit(RLIMIT_SIGPENDING, &saved_);
-        rlimit lowered = saved_;
-        lowered.rlim_cur = soft;
-        setrlimit(RLIMIT_SIGPENDING, &lowered);
-    }
-    ~ScopedSignalQueueLimit() { setrlimit(RLIMIT_SIGPENDING, &saved_); }
-    ScopedSignalQueueLimit(const ScopedSignalQueueLimit&) = delete;
-    ScopedSignalQueueLimit& operator=(const ScopedSignalQueueLimit&) = delete;
-
-private:
-    rlimit saved_{};
-};
 
 // A signal mask line of /proc/PID/status ("SigBlk:", "ShdPnd:"...), as bits.
 std::uint64_t signal_mask(pid_t pid, const std::string& field) {
@@ -50,36 +33,6 @@ std::uint64_t signal_mask(pid_t pid, const std::string& field) {
 
 bool has_signal(std::uint64_t mask, int signal) {
     return (mask >> (signal - 1)) & 1;
-}
-
-// The process state letter of /proc/PID/stat (R, S, T...).
-char process_state(pid_t pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    auto close_paren = line.rfind(')');
-    return close_paren != std::string::npos && close_paren + 2 < line.size() ? line[close_paren + 2]
-                                                                             : '?';
-}
-
-// The file status flags (octal `flags:` of /proc/PID/fdinfo/N) of every
-// socket the process holds.
-std::vector<long> socket_flags(pid_t pid) {
-    std::vector<long> flags;
-    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-    DIR* fds = opendir(dir.c_str());
-    if (!fds) return flags;
-    while (dirent* entry = readdir(fds)) {
-        char target[256] = {};
-        std::string link = dir + "/" + entry->d_name;
-        if (readlink(link.c_str(), target, sizeof target - 1) <= 0) continue;
-        if (!std::string_view(target).starts_with("socket:")) continue;
-        std::ifstream info("/proc/" + std::to_string(pid) + "/fdinfo/" + entry->d_name);
-        for (std::string line; std::getline(info, line);)
-            if (line.starts_with("flags:")) flags.push_back(std::stol(line.substr(6), nullptr, 8));
-    }
-    closedir(fds);
-    return flags;
 }
 
 }  // namespace
@@ -125,7 +78,9 @@ TEST_CASE("signal I/O: when the signal queue overflows, SIGIO makes the server t
     constexpr std::size_t count = 300;
     std::optional<ServerProcess> server;
     {
-        ScopedSignalQueueLimit limit(16);
+        // How many signals may be queued for the user, checked against the
+        // receiving process's limit: the server inherits it.
+        ScopedLimit limit(RLIMIT_SIGPENDING, 16);
         server.emplace(g_server, defaults);
     }
     std::vector<iolab::Fd> clients = connect_many(server->port(), count);
@@ -165,7 +120,7 @@ TEST_CASE("signal I/O: when the signal queue overflows, SIGIO makes the server t
 // Overflow under load rather than while stopped: 2000 clients send at once
 // into a queue of 16, so most of their events arrive as SIGIO.
 TEST_CASE("signal I/O: 2000 concurrent connections with a signal queue of 16") {
-    ScopedSignalQueueLimit limit(16);  // the server started inside inherits it
+    ScopedLimit limit(RLIMIT_SIGPENDING, 16);  // the server started inside inherits it
     check_many_concurrent(defaults, 2000);
 }
 

@@ -11,22 +11,16 @@
 // Where io_uring is switched off the server exits at once with "io_uring
 // unavailable" on its stderr (inherited here): CTest reports this test as
 // skipped by that message (SKIP_REGULAR_EXPRESSION), never as passed.
-#include <fcntl.h>
-#include <sys/stat.h>
-
 #include <catch2/catch.hpp>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "files.hpp"
+#include "model.hpp"
 #include "multiplexing.hpp"
-#include "support.hpp"
-#include "timeouts.hpp"
+#include "timeout_checks.hpp"
 
 extern std::string g_server;
 using namespace model;
@@ -45,19 +39,10 @@ std::string content(std::size_t size, unsigned seed) {
     return bytes;
 }
 
-void write_file(const std::filesystem::path& path, const std::string& bytes) {
-    iolab::Fd file(open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644));
-    REQUIRE(file);
-    REQUIRE(write(file.get(), bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
-}
-
 // The process's descriptors that are io_uring instances and epoll instances.
 std::pair<int, int> rings_and_epolls(pid_t pid) {
     std::pair<int, int> found{0, 0};
-    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-        std::error_code error;
-        std::string target = std::filesystem::read_symlink(entry.path(), error).string();
+    for (const auto& [fd, target] : descriptors(pid)) {
         if (target == "anon_inode:[io_uring]") ++found.first;
         if (target == "anon_inode:[eventpoll]") ++found.second;
     }
@@ -86,7 +71,7 @@ TEST_CASE("io_uring: pipelined requests then end-of-input are all answered") {
 }
 
 TEST_CASE("io_uring: file bodies arrive byte-exact at every size, in order, on every path") {
-    TempRoot root;
+    TempTree root("model");
     // Around the read chunk (64 KiB) and the pipe (256 KiB), and several of each.
     const std::vector<std::size_t> sizes{0,      1,      4095,           4096,
                                          65535,  65536,  65537,          262143,
@@ -94,11 +79,11 @@ TEST_CASE("io_uring: file bodies arrive byte-exact at every size, in order, on e
     std::vector<std::string> bodies;
     for (std::size_t i = 0; i < sizes.size(); ++i) {
         bodies.push_back(content(sizes[i], static_cast<unsigned>(i + 1)));
-        write_file(root.path / ("f" + std::to_string(i)), bodies.back());
+        root.file("f" + std::to_string(i), bodies.back());
     }
     for (const std::string& copy : copy_paths) {
         DYNAMIC_SECTION("--copy " << copy) {
-            ServerProcess server(g_server, {"--root", root.path.string(), "--copy", copy});
+            ServerProcess server(g_server, {"--root", root.path(), "--copy", copy});
             iolab::Fd client = connect_to(server.port());
             REQUIRE(client);
             // Everything pipelined in one write, an ECHO between the GETs.
@@ -130,12 +115,12 @@ TEST_CASE("io_uring: file bodies arrive byte-exact at every size, in order, on e
 }
 
 TEST_CASE("io_uring: 100 clients fetching files at once all get every byte") {
-    TempRoot root;
+    TempTree root("model");
     const std::string body = content(300 * 1024 + 3, 42);
-    write_file(root.path / "shared.bin", body);
+    root.file("shared.bin", body);
     for (const std::string& copy : copy_paths) {
         DYNAMIC_SECTION("--copy " << copy) {
-            ServerProcess server(g_server, {"--root", root.path.string(), "--copy", copy});
+            ServerProcess server(g_server, {"--root", root.path(), "--copy", copy});
             std::vector<iolab::Fd> clients = connect_many(server.port(), 100);
             REQUIRE(clients.size() == 100);
             for (iolab::Fd& c : clients)
@@ -156,40 +141,12 @@ TEST_CASE("io_uring: a file past 4 GiB arrives whole, with the right bytes at th
         copy_paths, size, {0, (2ull << 30) - 8, (3ull << 30) + 12345, (4ull << 30) - 8, size - 16});
 }
 
-// The two cases below with a small client window, for one --copy path.
-void check_truncated_mid_send(const std::string& copy) {
-    TempRoot root;
-    const std::size_t size = 64u << 20;
-    const std::string bytes = content(size, 7);
-    std::filesystem::path path = root.path / "shrinking.bin";
-    write_file(path, bytes);
-    ServerProcess server(g_server, {"--root", root.path.string(), "--copy", copy});
-    iolab::Fd bystander = connect_to(server.port());
-    iolab::Fd client = connect_with_small_window(server.port());
-    REQUIRE(bystander);
-    REQUIRE(client);
-    REQUIRE(send_all(client.get(), "GET /shrinking.bin\n"));
-    REQUIRE(read_ok_header(client.get()) == static_cast<long long>(size));
-    REQUIRE(recv_exactly(client.get(), 64 * 1024) == bytes.substr(0, 64 * 1024));
-
-    REQUIRE(truncate(path.c_str(), 1 << 20) == 0);  // under the server's feet
-
-    // The body ends early and the connection closes: EOF (or a reset)
-    // well before 64 MiB, not a client waiting for ever.
-    std::string rest = recv_until_eof(client.get(), 20s);
-    CHECK(64 * 1024 + rest.size() < size);
-    CHECK(closed_by_peer(client.get(), 100ms));
-    CHECK(cpu_used_during(server.pid(), 500ms) < 0.3);  // no resubmitting for ever
-    CHECK(echo_works(bystander.get(), "still here"));
-    CHECK(server.stop() == 0);
-}
-
 // send_zc once failed both of these in optimised builds only: its chunk was
 // not page-aligned there (see Staging in proactor.hpp).
 TEST_CASE("io_uring: a file truncated mid-send closes that connection, and only that one") {
     for (const std::string& copy : copy_paths) {
         DYNAMIC_SECTION("--copy " << copy) {
-            check_truncated_mid_send(copy);
+            check_truncated_mid_send(copy, content(64u << 20, 7));
         }
     }
 }

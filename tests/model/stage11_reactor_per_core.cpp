@@ -16,43 +16,13 @@
 #include <numeric>
 
 #include "multiplexing.hpp"
-#include "timeouts.hpp"
+#include "timeout_checks.hpp"
 
 using namespace model;
 
 namespace {
 
-// ThreadSanitizer runs one thread of its own in every process it watches.
-#if defined(__SANITIZE_THREAD__)
-constexpr int runtime_threads = 1;
-#else
-constexpr int runtime_threads = 0;
-#endif
-
 const std::vector<std::string> two_loops{"--threads", "2"};
-
-// For each epoll instance of the process (an anon_inode:[eventpoll] in
-// /proc/PID/fd), how many descriptors it watches (`tfd:` lines in its fdinfo).
-std::vector<int> epoll_watch_counts(pid_t pid) {
-    std::vector<int> counts;
-    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-    DIR* fds = opendir(dir.c_str());
-    if (!fds) return counts;
-    while (dirent* entry = readdir(fds)) {
-        char target[256] = {};
-        std::string link = dir + "/" + entry->d_name;
-        if (readlink(link.c_str(), target, sizeof target - 1) <= 0) continue;
-        if (std::string_view(target) != "anon_inode:[eventpoll]") continue;
-        std::ifstream info("/proc/" + std::to_string(pid) + "/fdinfo/" + entry->d_name);
-        int watched = 0;
-        for (std::string line; std::getline(info, line);)
-            if (line.starts_with("tfd:")) ++watched;
-        counts.push_back(watched);
-    }
-    closedir(fds);
-    std::sort(counts.begin(), counts.end());
-    return counts;
-}
 
 int loop_threads(pid_t pid) {
     std::vector<std::string> names = thread_names(pid);
@@ -119,13 +89,9 @@ TEST_CASE("stage11: 1000 concurrent connections are spread over the loops, all s
     constexpr std::size_t count = 1000;
     std::vector<iolab::Fd> clients = connect_many(server.port(), count);
     REQUIRE(clients.size() == count);
-    std::size_t sent = 0, answered = 0;
-    for (std::size_t i = 0; i < count; ++i)
-        if (send_all(clients[i].get(), "ECHO client " + std::to_string(i) + "\n")) ++sent;
-    for (std::size_t i = 0; i < count; ++i)
-        if (recv_line(clients[i].get()) == "client " + std::to_string(i) + "\n") ++answered;
-    CHECK(sent == count);
-    CHECK(answered == count);
+    EchoCount echoed = echo_all_at_once(clients);
+    CHECK(echoed.sent == count);
+    CHECK(echoed.answered == count);
 
     // Each loop's epoll instance watches its listener and the connections
     // the kernel gave that listener: both got some (a hash of 1000 distinct
@@ -172,7 +138,7 @@ TEST_CASE("stage11: out of descriptors, every loop refuses newcomers cleanly; no
           "[loops][descriptors]") {
     std::optional<ServerProcess> server;
     {
-        ScopedFdLimit limit(64);  // the limit is the process's: both loops share it
+        ScopedLimit limit(RLIMIT_NOFILE, 64);  // the process's: both loops share it
         server.emplace(g_server, two_loops);
     }
     constexpr std::size_t count = 150;

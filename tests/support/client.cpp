@@ -13,7 +13,7 @@
 #include <cstdio>
 #include <cstring>
 
-namespace conformance {
+namespace testkit {
 
 namespace {
 
@@ -37,7 +37,7 @@ std::size_t parse_size(const std::string& text, std::string_view where) {
         used = 0;
     }
     if (used == 0 || used != text.size())
-        throw ConformanceError("bad size in " + std::string(where) + ": " + printable(text));
+        throw TestError("bad size in " + std::string(where) + ": " + printable(text));
     return static_cast<std::size_t>(value);
 }
 
@@ -82,11 +82,11 @@ Connection::Connection(const std::string& host, std::uint16_t port, int receive_
     addrinfo* found = nullptr;
     std::string port_text = std::to_string(port);
     if (int rc = ::getaddrinfo(host.c_str(), port_text.c_str(), &hints, &found); rc != 0)
-        throw ConformanceError("bad server address " + host + ": " + ::gai_strerror(rc));
+        throw TestError("bad server address " + host + ": " + ::gai_strerror(rc));
     socket_.reset(::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!socket_) {
         ::freeaddrinfo(found);
-        throw ConformanceError(errno_text("socket"));
+        throw TestError(errno_text("socket"));
     }
     // Writes to a server that stops reading fail after the timeout, not
     // never; on Linux the send timeout bounds connect() too.
@@ -101,7 +101,7 @@ Connection::Connection(const std::string& host, std::uint16_t port, int receive_
     int connected = ::connect(socket_.get(), found->ai_addr, found->ai_addrlen);
     ::freeaddrinfo(found);
     if (connected < 0)
-        throw ConformanceError(errno_text(("connect to " + host + ":" + port_text).c_str()));
+        throw TestError(errno_text(("connect to " + host + ":" + port_text).c_str()));
 }
 
 void Connection::send(std::string_view bytes) {
@@ -109,8 +109,8 @@ void Connection::send(std::string_view bytes) {
         ssize_t n = ::send(socket_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            throw ConformanceError("timed out sending: the server stopped reading");
-        if (n < 0) throw ConformanceError(errno_text("send"));
+            throw TestError("timed out sending: the server stopped reading");
+        if (n < 0) throw TestError(errno_text("send"));
         bytes.remove_prefix(static_cast<std::size_t>(n));
     }
 }
@@ -122,8 +122,8 @@ std::size_t Connection::send_until_closed(std::string_view bytes) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) break;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            throw ConformanceError("timed out sending: the server neither read nor closed");
-        if (n < 0) throw ConformanceError(errno_text("send"));
+            throw TestError("timed out sending: the server neither read nor closed");
+        if (n < 0) throw TestError(errno_text("send"));
         sent += static_cast<std::size_t>(n);
     }
     return sent;
@@ -141,10 +141,10 @@ bool Connection::fill(std::chrono::milliseconds wait, bool timeout_is_ok) {
         pollfd p{socket_.get(), POLLIN, 0};
         int ready = ::poll(&p, 1, static_cast<int>(remaining(deadline).count()));
         if (ready < 0 && errno == EINTR) continue;
-        if (ready < 0) throw ConformanceError(errno_text("poll"));
+        if (ready < 0) throw TestError(errno_text("poll"));
         if (ready == 0) {
             if (timeout_is_ok) return true;
-            throw ConformanceError(
+            throw TestError(
                 "timed out after " + std::to_string(wait.count()) +
                 " ms waiting for the server; unread bytes so far: " + printable(buffer_));
         }
@@ -157,7 +157,7 @@ bool Connection::fill(std::chrono::milliseconds wait, bool timeout_is_ok) {
             eof_ = true;
             return false;
         }
-        if (n < 0) throw ConformanceError(errno_text("recv"));
+        if (n < 0) throw TestError(errno_text("recv"));
         buffer_.append(chunk, static_cast<std::size_t>(n));
         return true;
     }
@@ -172,16 +172,16 @@ std::string Connection::take(std::size_t n) {
 std::string Connection::read_exact(std::size_t n) {
     while (buffer_.size() < n) {
         if (!fill(io_timeout))
-            throw ConformanceError("the server closed the connection after " +
-                                   std::to_string(buffer_.size()) + " of " + std::to_string(n) +
-                                   " expected bytes: " + printable(buffer_));
+            throw TestError("the server closed the connection after " +
+                            std::to_string(buffer_.size()) + " of " + std::to_string(n) +
+                            " expected bytes: " + printable(buffer_));
     }
     return take(n);
 }
 
 std::string Connection::read_some(std::size_t max) {
     if (buffer_.empty() && !fill(io_timeout))
-        throw ConformanceError("the server closed the connection while more bytes were expected");
+        throw TestError("the server closed the connection while more bytes were expected");
     return take(std::min(max, buffer_.size()));
 }
 
@@ -193,8 +193,8 @@ std::string Connection::read_until(std::string_view delimiter) {
             return take(at + delimiter.size());
         searched = buffer_.size();
         if (!fill(io_timeout))
-            throw ConformanceError("the server closed the connection before sending " +
-                                   printable(delimiter) + "; received: " + printable(buffer_));
+            throw TestError("the server closed the connection before sending " +
+                            printable(delimiter) + "; received: " + printable(buffer_));
     }
 }
 
@@ -214,10 +214,10 @@ std::string Connection::read_for(std::chrono::milliseconds wait) {
 void Connection::wait_for_close() {
     if (buffer_.empty() && !fill(io_timeout, true)) return;
     if (buffer_.empty())
-        throw ConformanceError("the server did not close the connection within " +
-                               std::to_string(io_timeout.count()) + " ms");
-    throw ConformanceError("expected the server to close the connection, but it sent " +
-                           printable(buffer_));
+        throw TestError("the server did not close the connection within " +
+                        std::to_string(io_timeout.count()) + " ms");
+    throw TestError("expected the server to close the connection, but it sent " +
+                    printable(buffer_));
 }
 
 void Connection::shut_down_writing() {
@@ -258,7 +258,7 @@ HttpResponse read_http_response(Connection& c, bool to_head_request) {
     std::size_t line_end = head.find("\r\n");
     r.status_line = head.substr(0, line_end);
     if (!r.status_line.starts_with("HTTP/1.") || r.status_line.size() < 12)
-        throw ConformanceError("not an HTTP status line: " + printable(head));
+        throw TestError("not an HTTP status line: " + printable(head));
     r.status = static_cast<int>(parse_size(r.status_line.substr(9, 3), r.status_line));
 
     std::size_t pos = line_end + 2;
@@ -267,7 +267,7 @@ HttpResponse read_http_response(Connection& c, bool to_head_request) {
         std::string line = head.substr(pos, end - pos);
         std::size_t colon = line.find(':');
         if (colon == std::string::npos)
-            throw ConformanceError("malformed response header: " + printable(line));
+            throw TestError("malformed response header: " + printable(line));
         std::string value = line.substr(colon + 1);
         value.erase(0, value.find_first_not_of(" \t"));
         value.erase(value.find_last_not_of(" \t") + 1);
@@ -305,4 +305,4 @@ std::string compare_bytes(std::string_view got, std::string_view expected) {
            printable(expected.substr(from, 48));
 }
 
-}  // namespace conformance
+}  // namespace testkit

@@ -1,10 +1,10 @@
 // The test client: a TCP connection to the server under test, with a
 // timeout on every read and every write, so a hung server fails the test
-// case that met it instead of hanging CTest. Shared by the conformance and
-// the adversarial suites (both check DESIGN.md's contract, hence the
-// namespace), with the server process and /proc probes beside it.
+// case that met it instead of hanging CTest. Every suite uses it (namespace
+// testkit: tests/support, shared by the conformance, adversarial and model
+// tests), with the server process and the /proc probes beside it.
 //
-// Failures are reported by throwing ConformanceError; Catch2 turns the
+// Failures are reported by throwing TestError; Catch2 turns the
 // exception into a failed test case and prints its message. So test cases
 // do their I/O in plain statements and CHECK only values: inside CHECK(),
 // a thrown error would be counted and the test case would go on, each later
@@ -23,14 +23,14 @@
 
 #include "fd.hpp"
 
-namespace conformance {
+namespace testkit {
 
 using namespace std::chrono_literals;
 
 // How long any single wait for the server may take before the test fails.
 inline constexpr std::chrono::milliseconds io_timeout = 10s;
 
-struct ConformanceError : std::runtime_error {
+struct TestError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
@@ -40,7 +40,7 @@ std::string printable(std::string_view bytes, std::size_t limit = 200);
 
 class Connection {
 public:
-    // Connects to host:port (numeric address). Throws ConformanceError on
+    // Connects to host:port (numeric address). Throws TestError on
     // failure. A `receive_buffer` (bytes, 0: the default) is set as SO_RCVBUF
     // before connecting, so the window is small from the start: the server's
     // replies back up after a few kilobytes the client does not read.
@@ -126,4 +126,4 @@ std::string http_request(std::string_view method, std::string_view target,
 // short enough to print: CHECK(compare_bytes(body, expected) == "same").
 std::string compare_bytes(std::string_view got, std::string_view expected);
 
-}  // namespace conformance
+}  // namespace testkit

@@ -3,12 +3,13 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
 
-namespace conformance {
+namespace testkit {
 
 namespace {
 
@@ -86,11 +87,66 @@ int own_open_fds(pid_t pid) {
     return static_cast<int>(entries(proc_path(pid, "fd")).size());
 }
 
+namespace {
+
 // What descriptor `fd` of process `pid` is: a path, "socket:[INODE]", "pipe:[INODE]"...
 std::string fd_target(pid_t pid, const std::string& fd) {
     char target[256] = {};
     ssize_t n = ::readlink(proc_path(pid, "fd/" + fd).c_str(), target, sizeof target - 1);
     return n > 0 ? target : "?";
+}
+
+// The values of the `key` lines ("tfd:", "flags:") in /proc/PID/fdinfo/FD.
+std::vector<std::string> fdinfo_values(pid_t pid, int fd, const std::string& key) {
+    std::vector<std::string> values;
+    std::ifstream info(proc_path(pid, "fdinfo/" + std::to_string(fd)));
+    for (std::string line; std::getline(info, line);)
+        if (line.starts_with(key)) values.push_back(line.substr(key.size()));
+    return values;
+}
+
+}  // namespace
+
+std::vector<std::pair<int, std::string>> descriptors(pid_t pid) {
+    std::vector<std::pair<int, std::string>> found;
+    for (const std::string& fd : entries(proc_path(pid, "fd")))
+        found.emplace_back(std::stoi(fd), fd_target(pid, fd));
+    return found;
+}
+
+std::vector<int> epoll_watch_counts(pid_t pid) {
+    std::vector<int> counts;
+    for (const auto& [fd, target] : descriptors(pid))
+        if (target == "anon_inode:[eventpoll]")
+            counts.push_back(static_cast<int>(fdinfo_values(pid, fd, "tfd:").size()));
+    std::sort(counts.begin(), counts.end());
+    return counts;
+}
+
+std::vector<long> socket_flags(pid_t pid) {
+    std::vector<long> flags;
+    for (const auto& [fd, target] : descriptors(pid))
+        if (target.starts_with("socket:"))
+            for (const std::string& value : fdinfo_values(pid, fd, "flags:"))
+                flags.push_back(std::stol(value, nullptr, 8));
+    return flags;
+}
+
+char process_state(pid_t pid) {
+    std::ifstream stat(proc_path(pid, "stat"));
+    std::string line;
+    std::getline(stat, line);
+    // The command name (field 2) may hold spaces: count from its ')'.
+    std::size_t close_paren = line.rfind(')');
+    return close_paren != std::string::npos && close_paren + 2 < line.size() ? line[close_paren + 2]
+                                                                             : '?';
+}
+
+long rss_kib(pid_t pid) {
+    std::ifstream status(proc_path(pid, "status"));
+    for (std::string line; std::getline(status, line);)
+        if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
+    return -1;
 }
 
 int open_sockets(pid_t pid) {
@@ -167,4 +223,4 @@ int listening_sockets(std::uint16_t port) {
     return tcp_sockets(port, "0A");
 }
 
-}  // namespace conformance
+}  // namespace testkit

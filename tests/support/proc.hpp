@@ -10,9 +10,10 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
-namespace conformance {
+namespace testkit {
 
 // `pid` and its descendants (from /proc/PID/task/TID/children), parents first.
 std::vector<pid_t> process_tree(pid_t pid);
@@ -43,6 +44,22 @@ int own_open_fds(pid_t pid);
 // show in a failure message which ones were left open.
 std::string describe_fds(pid_t pid);
 
+// Process `pid`'s own descriptors, each with what it is: a path,
+// "socket:[INODE]", "anon_inode:[eventpoll]", "anon_inode:[io_uring]"...
+std::vector<std::pair<int, std::string>> descriptors(pid_t pid);
+// For each epoll instance process `pid` holds, how many descriptors it
+// watches (the `tfd:` lines of its /proc/PID/fdinfo entry), smallest first.
+std::vector<int> epoll_watch_counts(pid_t pid);
+// The file status flags (the octal `flags:` of /proc/PID/fdinfo/N: O_NONBLOCK,
+// O_ASYNC...) of every socket process `pid` holds.
+std::vector<long> socket_flags(pid_t pid);
+
+// The state letter of process `pid` in /proc/PID/stat: R, S, T (stopped),
+// Z (a zombie)...; '?' once it is gone.
+char process_state(pid_t pid);
+// Resident memory of process `pid` alone in KiB (VmRSS), or -1.
+long rss_kib(pid_t pid);
+
 // CPU seconds (user + system) the tree has used, from /proc/PID/stat.
 double cpu_seconds(pid_t pid);
 
@@ -56,4 +73,4 @@ int close_wait_sockets(std::uint16_t port);
 // TCP sockets listening on local port `port`: one per SO_REUSEPORT listener.
 int listening_sockets(std::uint16_t port);
 
-}  // namespace conformance
+}  // namespace testkit

@@ -13,8 +13,9 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <utility>
 
-namespace conformance {
+namespace testkit {
 
 namespace {
 
@@ -43,13 +44,14 @@ std::vector<char*> pointers_to(std::vector<std::string>& strings) {
 }
 
 // In the child, between fork() and exec(): only async-signal-safe calls.
+// `stderr_fd` -1: keep ours.
 [[noreturn]] void exec_server(char* const* argv, char* const* envp, rlim_t max_open_files,
                               int stdout_fd, int stderr_fd, pid_t parent) {
     ::setpgid(0, 0);  // its own group: killing the group also ends a forking server's children
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the suite, even if it is killed
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test, even if it is killed
     if (::getppid() != parent) ::_exit(127);
     ::dup2(stdout_fd, STDOUT_FILENO);
-    ::dup2(stderr_fd, STDERR_FILENO);
+    if (stderr_fd >= 0) ::dup2(stderr_fd, STDERR_FILENO);
     if (max_open_files > 0) {
         rlimit limit{};
         ::getrlimit(RLIMIT_NOFILE, &limit);
@@ -62,27 +64,29 @@ std::vector<char*> pointers_to(std::vector<std::string>& strings) {
 
 }  // namespace
 
-ServerProcess::ServerProcess(const std::string& binary, const std::string& root,
-                             const std::vector<std::string>& args, std::string stderr_path,
+ServerProcess::ServerProcess(const std::string& binary, const std::vector<std::string>& args,
                              const LaunchOptions& launch)
-    : stderr_path_(std::move(stderr_path)) {
-    std::vector<std::string> argv = {binary, "--port", "0", "--root", root};
+    : stderr_path_(launch.stderr_path) {
+    std::vector<std::string> argv = {binary, "--port", "0"};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> exec_args = pointers_to(argv);
     std::vector<std::string> environment = environment_with(launch.environment);
     std::vector<char*> exec_environment = pointers_to(environment);
 
     int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) < 0) throw ConformanceError("pipe2 failed");
+    if (::pipe2(pipe_fds, O_CLOEXEC) < 0) throw TestError("pipe2 failed");
     stdout_.reset(pipe_fds[0]);
     iolab::Fd stdout_write(pipe_fds[1]);
-    iolab::Fd stderr_file(
-        ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!stderr_file) throw ConformanceError("cannot create " + stderr_path_);
+    iolab::Fd stderr_file;
+    if (!stderr_path_.empty()) {
+        stderr_file.reset(
+            ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!stderr_file) throw TestError("cannot create " + stderr_path_);
+    }
 
     pid_t parent = ::getpid();
     pid_ = ::fork();
-    if (pid_ < 0) throw ConformanceError(std::string("fork: ") + std::strerror(errno));
+    if (pid_ < 0) throw TestError(std::string("fork: ") + std::strerror(errno));
     if (pid_ == 0)
         exec_server(exec_args.data(), exec_environment.data(), launch.max_open_files,
                     stdout_write.get(), stderr_file.get(), parent);
@@ -110,7 +114,7 @@ void ServerProcess::read_listening_line() {
         ssize_t n = ready > 0 ? ::read(stdout_.get(), c, sizeof c) : 0;
         if (n <= 0) {
             std::optional<int> status = wait_for_exit(std::chrono::milliseconds(100));
-            throw ConformanceError(
+            throw TestError(
                 "the server did not announce `listening on HOST:PORT` (" +
                 (status ? describe_wait_status(*status) : std::string("still running")) +
                 "); stdout: " + printable(line) + "; stderr: " + printable(stderr_text(), 2000));
@@ -123,11 +127,11 @@ void ServerProcess::read_listening_line() {
     const std::string prefix = "listening on ";
     std::size_t colon = line.rfind(':');
     if (!line.starts_with(prefix) || colon == std::string::npos || colon < prefix.size())
-        throw ConformanceError("bad first stdout line: " + printable(line));
+        throw TestError("bad first stdout line: " + printable(line));
     host_ = line.substr(prefix.size(), colon - prefix.size());
     if (host_.starts_with('[') && host_.ends_with(']')) host_ = host_.substr(1, host_.size() - 2);
     int port = std::atoi(line.c_str() + colon + 1);
-    if (port <= 0 || port > 65535) throw ConformanceError("bad port in " + printable(line));
+    if (port <= 0 || port > 65535) throw TestError("bad port in " + printable(line));
     port_ = static_cast<std::uint16_t>(port);
 }
 
@@ -166,6 +170,35 @@ std::optional<int> ServerProcess::wait_for_exit(std::chrono::milliseconds wait) 
     return wait_status_;
 }
 
+int ServerProcess::stop(std::chrono::milliseconds grace) {
+    if (!wait_status_) {
+        send_signal(SIGTERM);
+        if (!wait_for_exit(grace)) kill_and_reap();
+    }
+    return WIFEXITED(*wait_status_) ? WEXITSTATUS(*wait_status_) : -1;
+}
+
+std::string ServerProcess::read_line(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (std::size_t lf = stdout_buffer_.find('\n'); lf != std::string::npos) {
+            std::string line = stdout_buffer_.substr(0, lf);
+            stdout_buffer_.erase(0, lf + 1);
+            return line;
+        }
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd p{stdout_.get(), POLLIN, 0};
+        int ready = ::poll(&p, 1, static_cast<int>(std::max<long>(left.count(), 0)));
+        if (ready < 0 && errno == EINTR) continue;
+        char chunk[512];
+        ssize_t n = ready > 0 ? ::read(stdout_.get(), chunk, sizeof chunk) : 0;
+        if (n <= 0) break;  // timed out, or stdout ended
+        stdout_buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
+    return std::exchange(stdout_buffer_, {});  // a last line without its LF, or ""
+}
+
 std::string ServerProcess::stdout_so_far() {
     // Nonblocking: a forking server's children may still hold the pipe open.
     for (;;) {
@@ -180,10 +213,21 @@ std::string ServerProcess::stdout_so_far() {
 }
 
 std::string ServerProcess::stderr_text() const {
+    if (stderr_path_.empty()) return {};
     std::ifstream in(stderr_path_, std::ios::binary);
     std::ostringstream text;
     text << in.rdbuf();
     return text.str();
+}
+
+ServerProcess ServerUnderTest::start(const std::string& root, const std::string& scratch,
+                                     LaunchOptions extra) const {
+    static int started = 0;
+    std::vector<std::string> args = {"--root", root};
+    args.insert(args.end(), server_args.begin(), server_args.end());
+    extra.environment.insert(extra.environment.begin(), server_env.begin(), server_env.end());
+    extra.stderr_path = scratch + "/server-" + std::to_string(++started) + ".stderr";
+    return ServerProcess(server, args, extra);
 }
 
 std::string describe_wait_status(int status) {
@@ -205,4 +249,4 @@ std::string sanitizer_report(const std::string& text) {
     return text.substr(line_start == std::string::npos ? 0 : line_start + 1, 4000);
 }
 
-}  // namespace conformance
+}  // namespace testkit

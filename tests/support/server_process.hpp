@@ -1,6 +1,7 @@
-// The server under test, as a child process: started with `--port 0 --root
-// DIR`, found through its `listening on HOST:PORT` line, and always killed
-// and reaped when this object goes away, whatever the test did.
+// The server under test, as a child process: started with `--port 0` and
+// found through its `listening on HOST:PORT` line; stopped with SIGTERM when
+// a test asks (stop()), and always killed and reaped when this object goes
+// away, whatever the test did. Every suite starts its servers with it.
 #pragma once
 
 #include <sys/resource.h>
@@ -15,7 +16,7 @@
 #include "client.hpp"
 #include "fd.hpp"
 
-namespace conformance {
+namespace testkit {
 
 // How to start the server, beyond its command line.
 struct LaunchOptions {
@@ -26,21 +27,24 @@ struct LaunchOptions {
     // exec (0: inherit ours). A server run out of descriptors this way needs
     // no test opening thousands of sockets.
     rlim_t max_open_files = 0;
+    // Where the server's stderr goes, for stderr_text() to read back; empty:
+    // our own stderr, so what the server says shows in the test's output.
+    std::string stderr_path;
 };
 
 class ServerProcess {
 public:
-    // Starts `binary --port 0 --root ROOT ARGS...` with stdout on a pipe and
-    // stderr in `stderr_path`, and waits for its `listening on` line.
-    // Throws ConformanceError if it exits or stays silent instead.
-    ServerProcess(const std::string& binary, const std::string& root,
-                  const std::vector<std::string>& args, std::string stderr_path,
+    // Starts `binary --port 0 ARGS...` with stdout on a pipe, and waits for
+    // its `listening on` line. Throws TestError if it exits or stays silent instead.
+    ServerProcess(const std::string& binary, const std::vector<std::string>& args,
                   const LaunchOptions& launch = {});
     ~ServerProcess();  // SIGKILL to its process group, then reap
     ServerProcess(const ServerProcess&) = delete;
     ServerProcess& operator=(const ServerProcess&) = delete;
 
-    Connection connect() const { return Connection(host_, port_); }
+    Connection connect(int receive_buffer = 0) const {
+        return Connection(host_, port_, receive_buffer);
+    }
     const std::string& host() const { return host_; }
     std::uint16_t port() const { return port_; }
     pid_t pid() const { return pid_; }
@@ -52,10 +56,17 @@ public:
     std::optional<int> wait_for_exit(std::chrono::milliseconds wait);
     bool running() { return !wait_for_exit(std::chrono::milliseconds(0)); }
 
+    // SIGTERM, then up to `grace` for the server to exit, then SIGKILL.
+    // Returns its exit status, or -1 if it did not exit by itself.
+    int stop(std::chrono::milliseconds grace = std::chrono::seconds(10));
+
+    // The next line the server writes on stdout (without the LF), or "" if
+    // none comes within `timeout` (or stdout ends): the summary after stop().
+    std::string read_line(std::chrono::milliseconds timeout);
     // What the server wrote to stdout after its `listening on` line and is in
     // the pipe now. Call after the process exited to get its summary line.
     std::string stdout_so_far();
-    // Everything the server wrote to stderr so far.
+    // Everything the server wrote to stderr so far (LaunchOptions::stderr_path).
     std::string stderr_text() const;
 
 private:
@@ -65,10 +76,30 @@ private:
     pid_t pid_ = -1;
     std::optional<int> wait_status_;
     iolab::Fd stdout_;
-    std::string stdout_buffer_;
+    std::string stdout_buffer_;  // read from stdout_, not yet handed out
     std::string stderr_path_;
     std::string host_;
     std::uint16_t port_ = 0;
+};
+
+// The server a suite's command line names (tests/support/suite_main.hpp):
+// --server PATH, and --server-arg=X and --server-env=NAME=VALUE, repeated.
+struct ServerUnderTest {
+    std::string server;
+    std::vector<std::string> server_args;
+    std::vector<std::string> server_env;
+
+    // Starts it with `--root ROOT` and the run's arguments and environment
+    // (then `extra`'s), its stderr in a new file in directory `scratch`.
+    ServerProcess start(const std::string& root, const std::string& scratch,
+                        LaunchOptions extra = {}) const;
+};
+
+// What a suite's command line says: the server, and what the suite expects
+// of its model (the suite's own flags, e.g. --serial).
+template <typename Expectations>
+struct SuiteOptions : ServerUnderTest {
+    Expectations expect;
 };
 
 // "exited with status 0", "killed by signal 11 (Segmentation fault)".
@@ -79,4 +110,4 @@ std::string describe_wait_status(int status);
 // with what follows it; empty when there is none.
 std::string sanitizer_report(const std::string& text);
 
-}  // namespace conformance
+}  // namespace testkit

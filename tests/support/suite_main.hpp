@@ -25,7 +25,9 @@
 #include <string>
 #include <vector>
 
-namespace conformance {
+#include "server_process.hpp"
+
+namespace testkit {
 
 // Raises the soft RLIMIT_NOFILE to the hard one: descriptor-hungry checks (a
 // storm of connections, thousands of clients) need it, and servers started
@@ -38,20 +40,13 @@ inline void raise_descriptor_limit() {
     }
 }
 
-// Where a suite keeps what its command line says about the server.
-struct ServerFlags {
-    std::string& server;                    // --server PATH (required)
-    std::vector<std::string>& server_args;  // --server-arg=X, repeated
-    std::vector<std::string>& server_env;   // --server-env=NAME=VALUE, repeated
-};
-
-// Parses Catch2's options, the ServerFlags and the suite's `expectations`;
+// Parses Catch2's options, the ServerUnderTest flags and the suite's `expectations`;
 // answers --help and the listings; otherwise requires --server, raises the
 // descriptor limit, ignores SIGPIPE, runs the tests and then `finish` (the
 // suite's cleanup, returning how many problems it found). Returns the exit
 // status for main(): the failures, at most 255. `program` names the suite
 // in error messages.
-inline int run_suite(int argc, char* argv[], const char* program, ServerFlags server,
+inline int run_suite(int argc, char* argv[], const char* program, ServerUnderTest& server,
                      const Catch::clara::Parser& expectations, const std::function<int()>& finish) {
     using Catch::clara::Opt;
     Catch::Session session;
@@ -82,4 +77,4 @@ inline int run_suite(int argc, char* argv[], const char* program, ServerFlags se
     return failures > 255 ? 255 : failures;
 }
 
-}  // namespace conformance
+}  // namespace testkit

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "cli.hpp"
-#include "support.hpp"
+#include "unit_support.hpp"
 
 using iolab::CommandLine;
 using iolab::ServerOptions;

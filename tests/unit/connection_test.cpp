@@ -7,7 +7,7 @@
 #include <string>
 
 #include "connection.hpp"
-#include "support.hpp"
+#include "unit_support.hpp"
 
 using iolab::Connection;
 using iolab::Fd;

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "docroot.hpp"
-#include "support.hpp"
+#include "unit_support.hpp"
 
 using namespace std::string_literals;
 using iolab::DocRoot;

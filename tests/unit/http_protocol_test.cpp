@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "protocol.hpp"
-#include "support.hpp"
+#include "unit_support.hpp"
 
 using namespace std::string_literals;
 using iolab::Limits;

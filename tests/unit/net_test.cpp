@@ -15,7 +15,7 @@
 #include "fd.hpp"
 #include "net.hpp"
 #include "server.hpp"
-#include "support.hpp"
+#include "unit_support.hpp"
 
 using iolab::Accepted;
 using iolab::Fd;

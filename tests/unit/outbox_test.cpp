@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "outbox.hpp"
-#include "support.hpp"
+#include "unit_support.hpp"
 
 using iolab::BodySender;
 using iolab::Io;

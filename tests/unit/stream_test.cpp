@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "protocol.hpp"
-#include "support.hpp"
+#include "unit_support.hpp"
 
 using iolab::Limits;
 using iolab::Response;

@@ -12,8 +12,8 @@
 
 #include "cli.hpp"
 #include "connection.hpp"
-#include "support.hpp"
 #include "timeouts.hpp"
+#include "unit_support.hpp"
 
 using iolab::Clock;
 using iolab::ConnectionClock;

@@ -25,6 +25,7 @@
 #include "fd.hpp"
 #include "net.hpp"
 #include "protocol.hpp"
+#include "temp_tree.hpp"
 
 namespace iolab::test {
 
@@ -75,6 +76,7 @@ public:
     std::string add_file(const std::string& relative, std::string_view content) const;
 
 private:
+    testkit::TempTree tree_;  // <base>, removed with everything in it
     std::string base_;
     std::string root_;
     std::optional<DocRoot> docroot_;

@@ -22,12 +22,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "support.hpp"
+#include "model.hpp"
 
 extern std::string g_server;
 
@@ -39,12 +38,6 @@ using Seconds = std::chrono::duration<double>;
 
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
     return Seconds(std::chrono::steady_clock::now() - start).count();
-}
-
-inline std::vector<std::string> plus(std::vector<std::string> args,
-                                     std::initializer_list<std::string> more) {
-    args.insert(args.end(), more);
-    return args;
 }
 
 // What `server --help` prints.
@@ -109,7 +102,7 @@ inline bool reset_within(int fd, std::chrono::milliseconds timeout) {
 // server closes it about --request-timeout (1 s) after its first byte, though
 // bytes keep coming, and meanwhile (serial: right after) another client is served.
 inline void check_slowloris(const std::vector<std::string>& args, Model model) {
-    ServerProcess server(g_server, plus(args, {"--request-timeout", "1", "--idle-timeout", "10",
+    ServerProcess server(g_server, with(args, {"--request-timeout", "1", "--idle-timeout", "10",
                                                "--send-timeout", "10"}));
     iolab::Fd slow = connect_to(server.port());
     iolab::Fd other = connect_to(server.port());
@@ -152,7 +145,7 @@ inline void check_slowloris(const std::vector<std::string>& args, Model model) {
 // (2 s); one with a request every 0.5 s for 3.5 s is not, and is closed
 // about 2 s after its last one.
 inline void check_idle(const std::vector<std::string>& args) {
-    ServerProcess server(g_server, plus(args, {"--idle-timeout", "2", "--request-timeout", "1",
+    ServerProcess server(g_server, with(args, {"--idle-timeout", "2", "--request-timeout", "1",
                                                "--send-timeout", "1"}));
     {
         iolab::Fd silent = connect_to(server.port());
@@ -182,27 +175,11 @@ inline void check_idle(const std::vector<std::string>& args) {
 }
 
 // A document root holding big.bin, 64 MiB (sparse: it costs no disk).
-class SparseBigFileRoot {
+class SparseBigFileRoot : public TempTree {
 public:
     static constexpr off_t size = off_t{64} << 20;
-    SparseBigFileRoot() {
-        char pattern[] = "/tmp/iolab-timeouts-XXXXXX";
-        REQUIRE(mkdtemp(pattern) != nullptr);
-        dir_ = pattern;
-        iolab::Fd file(open((dir_ + "/big.bin").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
-        REQUIRE(file);
-        REQUIRE(ftruncate(file.get(), size) == 0);
-    }
-    ~SparseBigFileRoot() {
-        std::error_code ignored;
-        std::filesystem::remove_all(dir_, ignored);
-    }
-    SparseBigFileRoot(const SparseBigFileRoot&) = delete;
-    SparseBigFileRoot& operator=(const SparseBigFileRoot&) = delete;
-    const std::string& dir() const { return dir_; }
-
-private:
-    std::string dir_;
+    SparseBigFileRoot() : TempTree("timeouts") { sparse_file("big.bin", size); }
+    const std::string& dir() const { return path(); }
 };
 
 // (c) Send timeout: a client with a tiny receive window asks for 64 MiB and
@@ -211,7 +188,7 @@ private:
 // served meanwhile (serial: once it is dropped).
 inline void check_send_timeout(const std::vector<std::string>& args, Model model) {
     SparseBigFileRoot root;
-    ServerProcess server(g_server, plus(args, {"--root", root.dir(), "--send-timeout", "1",
+    ServerProcess server(g_server, with(args, {"--root", root.dir(), "--send-timeout", "1",
                                                "--request-timeout", "10", "--idle-timeout", "10"}));
     {
         iolab::Fd warmup = connect_to(server.port());

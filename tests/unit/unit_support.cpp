@@ -1,4 +1,4 @@
-#include "support.hpp"
+#include "unit_support.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <system_error>
 
@@ -37,15 +36,9 @@ void wait_readable(int fd) {
 // ---------------------------------------------------------------------------
 // TempRoot
 
-TempRoot::TempRoot() {
-    std::string pattern = "/tmp/iolab-unit-XXXXXX";
-    check_sys(::mkdtemp(pattern.data()) != nullptr, "mkdtemp");
-    base_ = pattern;
-    root_ = base_ + "/root";
-    check_sys(::mkdir(root_.c_str(), 0755) == 0, "mkdir root");
-    check_sys(::mkdir((root_ + "/sub").c_str(), 0755) == 0, "mkdir sub");
-
-    write_whole_file(base_ + "/secret.txt", kSecret);
+TempRoot::TempRoot() : tree_("unit"), base_(tree_.path()), root_(tree_.directory("root")) {
+    tree_.directory("root/sub");
+    tree_.file("secret.txt", kSecret);
     add_file("index.html", kIndex);
     add_file("hello.txt", kHello);
     add_file("empty.txt", "");
@@ -57,9 +50,9 @@ TempRoot::TempRoot() {
     add_file("pct%41.txt", "a literal percent sign\n");
     add_file("sub/page.html", kPage);
     add_file("sub/notes.txt", "notes\n");
-    const std::string unreadable = add_file("unreadable.txt", "you cannot read me\n");
-    check_sys(::chmod(unreadable.c_str(), 0) == 0, "chmod");
-    check_sys(::mkfifo((root_ + "/fifo").c_str(), 0644) == 0, "mkfifo");
+    add_file("unreadable.txt", "you cannot read me\n");
+    tree_.set_mode("root/unreadable.txt", 0);
+    tree_.fifo("root/fifo");
 
     const std::pair<std::string, std::string> links[] = {
         {"sub/link_up", "../hello.txt"},
@@ -72,23 +65,18 @@ TempRoot::TempRoot() {
         {"link_root", "/"},
         {"link_loop", "link_loop"},
     };
-    for (const auto& [name, target] : links) {
-        check_sys(::symlink(target.c_str(), (root_ + "/" + name).c_str()) == 0, "symlink " + name);
-    }
+    for (const auto& [name, target] : links)
+        tree_.symlink("root/" + name, target);
 
     docroot_.emplace(root_);
 }
 
 TempRoot::~TempRoot() {
-    docroot_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(base_, ignored);
+    docroot_.reset();  // closes the directory before the tree goes
 }
 
 std::string TempRoot::add_file(const std::string& relative, std::string_view content) const {
-    const std::string path = root_ + "/" + relative;
-    write_whole_file(path, content);
-    return path;
+    return tree_.file("root/" + relative, content);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,10 +1,8 @@
-// The adversarial suite: what every server must survive (DESIGN.md, "Bad
-// input gets a clear error reply and never crashes, hangs or leaks a
-// server"). Each test case starts a server of its own, attacks it, measures
-// it from /proc (memory, descriptors, CPU, CLOSE_WAIT sockets), and ends by
-// checking it is still alive, still answering, and stops cleanly on SIGTERM
-// with no sanitizer report: a crash, a SIGPIPE death or a leak anywhere in
-// the case fails that case.
+// The adversarial suite: what every server must survive (bad input gets a
+// clear error reply and never crashes, hangs or leaks a server). Each test case starts a server of
+// its own, attacks it, measures it from /proc (memory, descriptors, CPU, CLOSE_WAIT sockets), and
+// ends by checking it is still alive, still answering, and stops cleanly on SIGTERM with no
+// sanitizer report: a crash, a SIGPIPE death or a leak anywhere in the case fails that case.
 //
 // The client, the server process and the /proc probes are the conformance
 // suite's (tests/support): this suite is part of the same contract, in a
@@ -20,16 +18,19 @@
 #include <vector>
 
 #include "client.hpp"
+#include "eventually.hpp"
 #include "proc.hpp"
 #include "server_process.hpp"
+#include "temp_tree.hpp"
 
 namespace adversarial {
 
-using namespace conformance;
+using namespace testkit;  // the client, the server process, the /proc probes
 
-// What a server's I/O model lets it do. The defaults are DESIGN.md's full
-// contract; a model that legitimately differs says so with a flag (passed by
-// iolab_conformance() in cmake/iolab.cmake), and the cases read the fields.
+// What a server's I/O model lets it do. The defaults are the full contract
+// (the protocol in README.md); a model that legitimately differs says so
+// with a flag (passed by iolab_conformance() in cmake/iolab.cmake), and the
+// cases read the fields.
 //
 // To add one: a field here, its flag in main.cpp, and the cases that read it.
 struct Expectations {
@@ -46,13 +47,7 @@ struct Expectations {
     bool busy_polls = false;
 };
 
-struct SuiteOptions {
-    std::string server;                    // --server PATH
-    std::vector<std::string> server_args;  // --server-arg=X, repeated
-    std::vector<std::string> server_env;   // --server-env=NAME=VALUE, repeated
-    Expectations expect;
-};
-
+using SuiteOptions = testkit::SuiteOptions<Expectations>;
 SuiteOptions& options();
 inline const Expectations& expect() {
     return options().expect;
@@ -74,6 +69,7 @@ inline const Expectations& expect() {
 //     escape_device -> /dev/zero
 //     swap -> hello.txt        flipped to ../secret.txt and back by a test case
 struct DocumentRoot {
+    TempTree tree{"adversarial", true};  // BASE, on a tmpfs if there is one
     std::string base;
     std::string root;
     std::string hello_txt, index_html;
@@ -136,18 +132,5 @@ private:
     std::exception_ptr error_;
     std::thread thread_;
 };
-
-// Waits until `condition()` holds, checking every 20 ms for at most
-// `timeout`, and returns its last value: for things that settle (a
-// descriptor being closed), never to time a server.
-template <typename Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout = 10s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > deadline) return condition();
-        std::this_thread::sleep_for(20ms);
-    }
-    return true;
-}
 
 }  // namespace adversarial

@@ -2,17 +2,21 @@
 // expectations), the document root the server serves, and the server itself.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "server_process.hpp"
+#include "temp_tree.hpp"
 
 namespace conformance {
 
+using namespace testkit;  // the client, the server process, the /proc probes
+
 // What the stage's I/O model lets it do. The defaults are the full contract
-// of DESIGN.md; a stage whose model legitimately differs says so with a flag
-// (passed by iolab_conformance() in cmake/iolab.cmake), and the test cases
-// read these fields: one field, one flag, no copy of the suite.
+// (the protocol in README.md); a stage whose model legitimately differs says
+// so with a flag (passed by iolab_conformance() in cmake/iolab.cmake), and
+// the test cases read these fields: one field, one flag, no copy of the suite.
 //
 // To add one: a field here, its flag in main.cpp's `expectation_flags()`,
 // and the test cases that read it.
@@ -22,18 +26,8 @@ struct Expectations {
     bool serial = false;
 };
 
-struct SuiteOptions {
-    std::string server;                    // --server PATH
-    std::vector<std::string> server_args;  // --server-arg=X, repeated
-    std::vector<std::string> server_env;   // --server-env=NAME=VALUE, repeated
-    Expectations expect;
-};
-
+using SuiteOptions = testkit::SuiteOptions<Expectations>;
 SuiteOptions& options();
-// How every server of the run is started (its --server-env entries).
-inline LaunchOptions launch_options() {
-    return LaunchOptions{options().server_env};
-}
 inline const Expectations& expect() {
     return options().expect;
 }
@@ -50,6 +44,7 @@ inline const Expectations& expect() {
 //     escape_absolute -> BASE/secret.txt
 //     escape_directory -> BASE           (then escape_directory/secret.txt)
 struct DocumentRoot {
+    TempTree tree{"conformance"};  // BASE, removed with everything in it
     std::string base;
     std::string root;
     std::string index_html, hello_txt;
@@ -60,8 +55,9 @@ const DocumentRoot& document_root();
 const std::string& big_file();
 inline constexpr std::size_t big_file_size = 64 * 1024 * 1024;
 
-// A fresh path in BASE for a server's stderr.
-std::string new_stderr_path();
+// A server of the run's (--server, --server-arg, --server-env) serving the
+// document root, its stderr in a file in BASE.
+ServerProcess start_server();
 
 // The server most test cases share, started on first use. The first time a
 // test case asks for it, checks that it is still alive and answering (an ECHO
