@@ -13,8 +13,8 @@
 // the loop will wait for) resumes the reading.
 //
 // It also keeps the connection's clock (common/timeouts.hpp): what it waits
-// for and since when. The loop asks expired() in its periodic sweep and
-// closes the connections whose client has kept them waiting too long.
+// for and since when. The loop's periodic sweep reads it and closes the
+// connections whose client has kept them waiting too long.
 #pragma once
 
 #include <cstdint>
@@ -44,11 +44,9 @@ public:
     // Does every read, parse and write possible now, then says what to wait for.
     Interest advance();
 
-    // The client has kept this connection waiting too long for what it waits for.
-    bool expired(const Timeouts& timeouts, Clock::time_point now) const {
-        return clock_.expired(timeouts, now);
-    }
-    Waiting waiting() const { return clock_.waiting(); }
+    // What the client keeps this connection waiting for, and since when:
+    // the loop's TimeoutSweep reads it.
+    const ConnectionClock& clock() const { return clock_; }
 
 private:
     Interest work();

@@ -13,8 +13,9 @@
 #include <memory>
 #include <system_error>
 
+#include "counters.hpp"
 #include "log.hpp"
-#include "server.hpp"
+#include "stop.hpp"
 
 namespace iolab {
 
@@ -160,7 +161,6 @@ IoResult write_some(int fd, std::string_view data, int flags) {
         // MSG_NOSIGNAL: a peer that has gone turns into EPIPE here instead of
         // a SIGPIPE that would kill the whole server (send(2)).
         ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | flags);
-        if (n < 0 && errno == ENOTSOCK) n = ::write(fd, data.data(), data.size());
         if (n >= 0) return {static_cast<std::size_t>(n), Io::ok};
         if (errno == EINTR) {
             if (stop_requested()) return {0, Io::closed};

@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "server.hpp"
+#include "counters.hpp"
 
 namespace iolab {
 

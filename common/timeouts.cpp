@@ -5,8 +5,6 @@
 
 #include <algorithm>
 
-#include "connection.hpp"
-
 namespace iolab {
 
 namespace {
@@ -105,17 +103,21 @@ int TimeoutSweep::wait_ms(Clock::time_point now) const {
     return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(next_ - now).count());
 }
 
-std::vector<int> TimeoutSweep::expired(
-    const std::map<int, std::unique_ptr<Connection>>& connections, Clock::time_point now) {
-    std::vector<int> due;
-    if (!interval_ || now < next_) return due;
+std::optional<Clock::time_point> TimeoutSweep::next() const {
+    if (!interval_) return std::nullopt;
+    return next_;
+}
+
+bool TimeoutSweep::due(Clock::time_point now) {
+    if (!interval_ || now < next_) return false;
     next_ = now + *interval_;
-    for (const auto& [fd, connection] : connections) {
-        if (!connection->expired(timeouts_, now)) continue;
-        if (connection->waiting() == Waiting::client_to_read) reset_on_close(fd);
-        due.push_back(fd);
-    }
-    return due;
+    return true;
+}
+
+bool TimeoutSweep::expire(const ConnectionClock& clock, int socket, Clock::time_point now) const {
+    if (!clock.expired(timeouts_, now)) return false;
+    if (clock.waiting() == Waiting::client_to_read) reset_on_close(socket);
+    return true;
 }
 
 }  // namespace iolab

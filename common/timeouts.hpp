@@ -16,14 +16,12 @@
 //
 // Blocking stages (01-03) let the kernel keep time: SO_SNDTIMEO and
 // SO_RCVTIMEO make a blocked write() or read() give up (SocketTimeouts).
-// An event loop (04-08) never blocks on one client, so each Connection keeps
+// An event loop (04-11) never blocks on one client, so each connection keeps
 // its ConnectionClock, and the loop sweeps them periodically (TimeoutSweep).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <map>
-#include <memory>
 #include <optional>
 #include <vector>
 
@@ -114,9 +112,7 @@ private:
     std::optional<std::chrono::microseconds> receive_timeout_;
 };
 
-class Connection;
-
-// The periodic sweep of an event loop (stages 04-08): the loop waits for
+// The periodic sweep of an event loop (stages 04-11): the loop waits for
 // events at most wait_ms(), then calls expired() after handling them.
 //
 // The cost: once per interval, not per event, expired() walks every
@@ -134,12 +130,29 @@ public:
     // How long the loop may sleep in select()/poll()/epoll_wait() before the
     // next sweep is due, in ms; -1 (for ever) if every timeout is off.
     int wait_ms(Clock::time_point now = Clock::now()) const;
+    // When the next sweep is due; nothing if every timeout is off.
+    std::optional<Clock::time_point> next() const;
 
-    // When a sweep is due: the descriptors of the connections whose time is
-    // up, for the loop to close (a connection whose client stopped reading
-    // is set to reset_on_close() first). Otherwise, and usually, nothing.
-    std::vector<int> expired(const std::map<int, std::unique_ptr<Connection>>& connections,
-                             Clock::time_point now = Clock::now());
+    // True once per interval, when a sweep is due (and then the next one is
+    // scheduled); otherwise, and usually, false.
+    bool due(Clock::time_point now = Clock::now());
+    // Whether the client of the connection on `socket`, with `clock`, has
+    // kept it waiting too long. If so and it stopped reading, the socket is
+    // set to reset_on_close() before the loop closes it.
+    bool expire(const ConnectionClock& clock, int socket, Clock::time_point now) const;
+
+    // When a sweep is due: the keys (descriptors) of the connections whose
+    // time is up, for the loop to close. Otherwise, and usually, nothing.
+    // `connections` maps a descriptor to a pointer to anything with a
+    // clock() (a Connection).
+    template <typename Connections>
+    std::vector<int> expired(const Connections& connections, Clock::time_point now = Clock::now()) {
+        std::vector<int> fds;
+        if (!due(now)) return fds;
+        for (const auto& [fd, connection] : connections)
+            if (expire(connection->clock(), fd, now)) fds.push_back(fd);
+        return fds;
+    }
 
 private:
     Timeouts timeouts_;

@@ -1,20 +1,12 @@
-// The four ways stage08 moves a file body into a socket (--copy).
+// The ways stage08 moves a file body into a socket (--copy). Each is a
+// BodySender (common/outbox.hpp): called when the socket is writable, it
+// sends what it can of the response's file region and advances r.file_offset
+// and r.file_length by what went out.
 //
-// Each is a BodySender (common/outbox.hpp): called when the socket is
-// writable, it sends what it can of the response's file region and advances
-// r.file_offset / r.file_length by what went out. The Outbox calls it again
-// until the body is done, or waits for the next writable event on EAGAIN.
-//
-//   read      read() into a user buffer, then write(): 2 CPU copies (page cache
-//             -> user buffer -> socket buffer), 4 context switches per chunk.
-//             This is the Outbox's built-in path, the one stages 01-07 use.
-//   mmap      map the file, send() from the mapping: 1 CPU copy (page cache ->
-//             socket buffer), no user buffer to fill.
-//   sendfile  sendfile(): the kernel hands page-cache pages to the socket
-//             itself: 2 context switches per call, and with a scatter-gather
-//             NIC no CPU copy at all.
-//   splice    file -> pipe -> socket with splice(): the pipe holds page
-//             references, not copies (sendfile is built on the same machinery).
+//   read      the Outbox's own path (stages 01-07): read() into a buffer, then write()
+//   mmap      send() from a mapping of the file: one CPU copy, no buffer to fill
+//   sendfile  the kernel hands page-cache pages to the socket itself
+//   splice    file -> pipe -> socket: the pipe holds page references, not copies
 #pragma once
 
 #include <fcntl.h>
@@ -26,6 +18,7 @@
 #include <cerrno>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "outbox.hpp"
 
@@ -57,31 +50,63 @@ public:
     }
 };
 
+// One read-only mapping of a whole file, unmapped exactly once. Move-only,
+// like Fd: a copy would unmap the same pages twice.
+class Mapping {
+public:
+    Mapping() = default;
+    Mapping(int fd, std::size_t length) {
+        void* m = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED) return;
+        data_ = static_cast<char*>(m);
+        length_ = length;
+    }
+    Mapping(Mapping&& other) noexcept
+        : data_(std::exchange(other.data_, nullptr)), length_(std::exchange(other.length_, 0)) {}
+    Mapping& operator=(Mapping&& other) noexcept {
+        if (this != &other) {
+            reset();
+            data_ = std::exchange(other.data_, nullptr);
+            length_ = std::exchange(other.length_, 0);
+        }
+        return *this;
+    }
+    Mapping(const Mapping&) = delete;
+    Mapping& operator=(const Mapping&) = delete;
+    ~Mapping() { reset(); }
+
+    const char* data() const { return data_; }
+    explicit operator bool() const { return data_ != nullptr; }
+    void reset() {
+        if (data_) ::munmap(data_, length_);
+        data_ = nullptr;
+        length_ = 0;
+    }
+
+private:
+    char* data_ = nullptr;
+    std::size_t length_ = 0;
+};
+
 // We never read the mapping ourselves: only the kernel does, inside send().
 // So if the file is truncated under us, touching a page past its new end
 // makes send() fail with EFAULT, instead of killing the server with SIGBUS
 // as the same touch from user code would (mmap(2), "SIGBUS").
 class Mmap : public iolab::BodySender {
 public:
-    ~Mmap() override { reset(); }
     iolab::IoResult send_body(int socket, iolab::Response& r) override {
         if (!mapping_) {
-            length_ = static_cast<std::size_t>(r.file_offset) + r.file_length;
-            void* m = ::mmap(nullptr, length_, PROT_READ, MAP_SHARED, r.file.get(), 0);
-            if (m == MAP_FAILED) return {0, iolab::Io::closed};
-            mapping_ = static_cast<char*>(m);
+            mapping_ =
+                Mapping(r.file.get(), static_cast<std::size_t>(r.file_offset) + r.file_length);
+            if (!mapping_) return {0, iolab::Io::closed};
         }
         auto want = static_cast<std::size_t>(std::min<std::uint64_t>(r.file_length, 4 << 20));
-        return progress(r, ::send(socket, mapping_ + r.file_offset, want, MSG_NOSIGNAL));
+        return progress(r, ::send(socket, mapping_.data() + r.file_offset, want, MSG_NOSIGNAL));
     }
-    void reset() override {
-        if (mapping_) ::munmap(mapping_, length_);
-        mapping_ = nullptr;
-    }
+    void reset() override { mapping_.reset(); }
 
 private:
-    char* mapping_ = nullptr;  // the whole file, mapped once per response
-    std::size_t length_ = 0;
+    Mapping mapping_;  // the whole file, mapped once per response
 };
 
 class Splice : public iolab::BodySender {

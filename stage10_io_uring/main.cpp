@@ -1,25 +1,14 @@
 // stage10_io_uring: one thread, many clients, and the kernel does the I/O.
 //
-// Stages 04-08 are Reactors: the loop asks the kernel "tell me when I can
-// read or write this socket", then calls read() or write() itself. This is a
-// Proactor: the loop asks "do this receive, this send, this splice, and tell
-// me when it is done". It writes whole operations into io_uring's submission
-// queue and later finds their results in the completion queue; it never asks
-// whether a socket is ready. In the notes' kettle picture the Reactors hear a
-// bell and pour the water themselves; this is the smart kettle that pours the
-// water into the cup on its own and then says the tea is ready.
+// The model: a Proactor. The loop submits whole operations (receive, send,
+// splice) to io_uring and reaps their results; it never asks whether a socket
+// is ready. The cost: whatever an operation names (a buffer, a descriptor, a
+// client) must live until the kernel has posted its last result.
 //
-// The protocol core is the same sans-I/O Session. Connection and Outbox
-// (common/) are not used: they call read() and write() themselves, and here
-// the kernel does. This file keeps what they did besides: replies in order,
-// the high-water mark, the timeouts' clock.
-//
-//   run()        submits and waits in one system call, then dispatches every result
-//   on_accept()  a new client from the multishot accept
-//   dispatch()   what one finished operation means for its client
-//   serve()      turns requests into replies, then submits what comes next
-//   send_next()  one chain of linked operations: the head, then a piece of the body
-//   close()      cancels what the kernel still holds for a client
+//   run()                one io_uring_enter() submits and waits; dispatch() reads each result
+//   on_accept(), serve() a new client; replies for its requests, then what to submit next
+//   send_next()          one chain of linked operations: the head, then a piece of the body
+//   close(), released()  cancel what the kernel holds; free a client once it holds nothing
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -41,17 +30,13 @@
 namespace {
 
 using proactor::Client;
+using proactor::Copy;
 using proactor::Op;
 
 class Server {
 public:
-    Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts,
-           std::string copy)
-        : listener_(listener),
-          root_(root),
-          timeouts_(timeouts),
-          interval_(iolab::sweep_interval(timeouts)),
-          copy_(std::move(copy)) {}
+    Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts, Copy copy)
+        : listener_(listener), root_(root), sweep_(timeouts), copy_(copy) {}
     void run();  // serves until SIGINT or SIGTERM
 
 private:
@@ -77,10 +62,8 @@ private:
     proactor::Ring ring_;  // first: if io_uring is unavailable, nothing else is made
     int listener_;
     const iolab::DocRoot& root_;
-    iolab::Timeouts timeouts_;
-    std::optional<std::chrono::milliseconds> interval_;  // of the timeout sweep
-    iolab::Clock::time_point next_sweep_ = iolab::Clock::now();
-    std::string copy_;  // --copy: how file bodies are sent
+    iolab::TimeoutSweep sweep_;  // finds the clients who kept us waiting too long
+    Copy copy_;                  // --copy: how file bodies are sent
     std::map<std::uint64_t, std::unique_ptr<Client>> clients_;
     std::uint64_t next_id_ = 1;
     std::uint64_t zc_sends_ = 0, zc_copied_ = 0;  // send_zc notifications, and "copied after all"
@@ -92,7 +75,7 @@ void Server::run() {
         // Everything prepared since the last round goes to the kernel in this
         // one io_uring_enter(), which then sleeps until a result is posted, the
         // next sweep is due, or a signal comes (the loop condition sees the stop).
-        ring_.submit_and_wait(interval_ ? std::optional(next_sweep_) : std::nullopt);
+        ring_.submit_and_wait(sweep_.next());
         reap();
         sweep();
     }
@@ -259,15 +242,10 @@ bool Server::released(Client& c) {
 // Once per interval: close the clients that kept us waiting too long.
 void Server::sweep() {
     iolab::Clock::time_point now = iolab::Clock::now();
-    if (!interval_ || now < next_sweep_) return;
-    next_sweep_ = now + *interval_;
+    if (!sweep_.due(now)) return;
     for (auto it = clients_.begin(); it != clients_.end();) {
         Client& c = *it->second;
-        if (!c.closing && c.clock.expired(timeouts_, now)) {
-            if (c.clock.waiting() == iolab::Waiting::client_to_read)
-                iolab::reset_on_close(c.socket.get());
-            close(c);
-        }
+        if (!c.closing && sweep_.expire(c.clock, c.socket.get(), now)) close(c);
         it = c.closing && released(c) ? clients_.erase(it) : std::next(it);
     }
 }
@@ -292,7 +270,8 @@ int main(int argc, char** argv) {
         ::setsockopt(listener.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         iolab::install_signal_handlers();
         iolab::shut_down_on_stop(listener.get());
-        Server server(listener.get(), root, options.timeouts, copy);  // before announcing
+        // Before announcing: a machine without io_uring fails here.
+        Server server(listener.get(), root, options.timeouts, proactor::copy_named(copy));
         iolab::announce_listening(options, listener.get());
         server.run();
         iolab::print_summary("stage10_io_uring");

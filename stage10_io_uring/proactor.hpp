@@ -1,15 +1,10 @@
 // What stage10's loop (main.cpp) works with, none of it a system call of its
 // own: the ring and its pool of receive buffers, the tag on every operation,
 // where a file body waits between file and socket (--copy), and one client's
-// state, which only the kernel's results change.
-//
-//   submission queue (SQ)  entries we fill in (io_uring_prep_*), read by the kernel
-//   completion queue (CQ)  results the kernel writes, read by us
-//
-// Both are memory shared with the kernel (mmap of the ring descriptor), so
-// filling in an entry or reading a result is a plain memory access. Only
-// io_uring_enter() is a system call, and one call both hands over every
-// entry prepared since the last one and waits for results.
+// state, which only the kernel's results change. The submission and
+// completion queues are memory shared with the kernel, so filling in an entry
+// or reading a result is a plain memory access; only io_uring_enter() is a
+// system call, and one call both submits and waits.
 #pragma once
 
 #include <fcntl.h>
@@ -88,8 +83,7 @@ public:
         // One thread submits and reaps (SINGLE_ISSUER), and the kernel runs
         // completion work only when that thread enters io_uring_enter() to
         // wait (DEFER_TASKRUN), instead of interrupting it at any moment.
-        params.flags =
-            getenv("NODEFER") ? 0 : IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+        params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
         int rc = io_uring_queue_init_params(entries, &ring_, &params);
         if (rc == -EINVAL) {  // a kernel older than 6.1: no DEFER_TASKRUN
             params = {};
@@ -205,15 +199,24 @@ private:
 //            borrows the chunk's pages instead of copying them, and a second
 //            completion, the notification, says when it has let go of them.
 //            Over loopback the receiving side copies them anyway.
+enum class Copy { splice, read, send_zc };
+
+// The --copy flag's value; main() lists the three names as its choices.
+inline Copy copy_named(const std::string& name) {
+    if (name == "read") return Copy::read;
+    if (name == "send_zc") return Copy::send_zc;
+    return Copy::splice;
+}
+
 class Staging {
 public:
-    explicit Staging(const std::string& how) : how_(how) {}
+    explicit Staging(Copy how) : how_(how) {}
 
     std::size_t staged() const { return staged_; }  // bytes filled, not yet drained
 
     // Makes the pipe or the chunk, once. False if the pipe cannot be made (EMFILE).
     bool ready() {
-        if (how_ != "splice") {
+        if (how_ != Copy::splice) {
             if (!chunk_) chunk_ = page_aligned_chunk();
             return true;
         }
@@ -229,10 +232,10 @@ public:
 
     // Prepares the fill of the next piece of r's body; returns the piece's length.
     unsigned prep_fill(io_uring_sqe* s, const iolab::Response& r) {
-        std::size_t room = how_ == "splice" ? pipe_size_ : iolab::Outbox::copy_chunk;
+        std::size_t room = how_ == Copy::splice ? pipe_size_ : iolab::Outbox::copy_chunk;
         auto piece = static_cast<unsigned>(std::min<std::uint64_t>(r.file_length, room));
         staged_at_ = 0;
-        if (how_ == "splice")
+        if (how_ == Copy::splice)
             io_uring_prep_splice(s, r.file.get(), r.file_offset, pipe_in_.get(), -1, piece, 0);
         else
             io_uring_prep_read(s, r.file.get(), chunk_.get(), piece,
@@ -241,9 +244,9 @@ public:
     }
     void prep_drain(io_uring_sqe* s, int socket, unsigned length) {
         char* from = chunk_.get() + staged_at_;
-        if (how_ == "splice")
+        if (how_ == Copy::splice)
             io_uring_prep_splice(s, pipe_out_.get(), -1, socket, -1, length, 0);
-        else if (how_ == "send_zc")
+        else if (how_ == Copy::send_zc)
             io_uring_prep_send_zc(s, socket, from, length, MSG_NOSIGNAL,
                                   IORING_SEND_ZC_REPORT_USAGE);
         else
@@ -278,7 +281,7 @@ private:
         return chunk;
     }
 
-    std::string how_;
+    Copy how_;
     iolab::Fd pipe_out_, pipe_in_;  // splice: read end, write end
     std::size_t pipe_size_ = 0;
     Chunk chunk_;  // read, send_zc
@@ -288,7 +291,7 @@ private:
 // One client. Its fields change only when a result of the kernel's arrives;
 // main.cpp decides what to submit next from them.
 struct Client {
-    Client(std::uint64_t i, iolab::Fd s, const iolab::DocRoot& root, const std::string& copy)
+    Client(std::uint64_t i, iolab::Fd s, const iolab::DocRoot& root, Copy copy)
         : id(i), socket(std::move(s)), session(root), body(copy) {}
 
     // The high-water mark of an Outbox: above it, answer and receive no more.
