@@ -1,17 +1,13 @@
 // stage01_blocking: one client at a time.
 //
-// The simplest server there is. accept() a connection, serve it to the end
-// with blocking read() and write() calls, then accept the next one. While the
-// server waits on one client, every other client waits in the kernel's
-// accept queue. In the notes' kettle picture: you put the kettle on and
-// stand watching it until it boils, and nobody else gets served meanwhile.
-// Only the timeouts bound how long: a client that trickles its request a
-// byte at a time, says nothing, or stops reading holds the whole server for
-// --request-timeout, --idle-timeout or --send-timeout seconds (30, 60, 30).
+// The model: accept() a client, serve it to the end with blocking read() and
+// write(), then accept the next; everyone else waits in the accept queue. The
+// cost: one slow client holds the whole server, for as long as its timeout
+// allows (--request-timeout, --idle-timeout, --send-timeout). File bodies go
+// through a user buffer, read() then write(): stage08 removes that copy.
 //
-// File bodies go the long way: read() from the page cache into a user
-// buffer, then write() from it into the socket buffer (two CPU copies, four
-// context switches per chunk). stage08 removes the user buffer.
+//   serve()  one client, start to end: answer what arrived, then block in read()
+//   main()   accept, serve, repeat
 
 #include <optional>
 
@@ -25,6 +21,7 @@
 
 namespace {
 
+// iolab:shared BEGIN blocking-serve
 // Serves one client until it leaves, says QUIT, runs out of time, or the
 // server is stopping.
 void serve(iolab::Fd client, const iolab::DocRoot& root, const iolab::Timeouts& timeouts) {
@@ -59,6 +56,7 @@ void serve(iolab::Fd client, const iolab::DocRoot& root, const iolab::Timeouts& 
     }
     iolab::close_gently(std::move(client));
 }
+// iolab:shared END blocking-serve
 
 }  // namespace
 

@@ -1,17 +1,13 @@
 // stage02_fork_per_conn: a process per connection.
 //
-// The parent only accepts. For every client it fork()s a child, and the child
-// serves that one client with the very same blocking serve() as stage01,
-// then exits. While one child waits on its client, the others (and the
-// parent) carry on: the kernel's scheduler does the multiplexing for us. In
-// the notes' kettle picture: one person per kettle, each standing and
-// watching their own.
+// The model: the parent only accepts; for each client it fork()s a child that
+// runs stage01's blocking serve() and exits, and the scheduler multiplexes.
+// The cost: a fork() per connection (page tables, descriptor table,
+// copy-on-write faults) and a process per client, each to be reaped.
 //
-// fork() copies the parent: its memory (lazily, copy-on-write) and its table
-// of descriptors, so the child holds the client socket *and* the listener,
-// and so does the parent. Each closes the copy it does not need. A child
-// that exits stays a zombie until its parent collects its exit status with
-// waitpid(): the SIGCHLD handler below does that.
+//   serve()          stage01's, unchanged
+//   reap_children()  the SIGCHLD handler: collects every child that exited
+//   main()           accept, fork, each side closes the copy it does not need
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -32,6 +28,7 @@
 
 namespace {
 
+// iolab:shared BEGIN blocking-serve
 // Serves one client until it leaves, says QUIT, runs out of time, or the
 // server is stopping.
 void serve(iolab::Fd client, const iolab::DocRoot& root, const iolab::Timeouts& timeouts) {
@@ -66,6 +63,7 @@ void serve(iolab::Fd client, const iolab::DocRoot& root, const iolab::Timeouts& 
     }
     iolab::close_gently(std::move(client));
 }
+// iolab:shared END blocking-serve
 
 // The children still running, so that a stop can be passed on to each of
 // them by pid (kill(0, ...) would also hit whoever shares our process group).

@@ -1,18 +1,13 @@
 // stage03_thread_pool: a fixed pool of threads, fed by a bounded queue.
 //
-// Threads are started once, at startup: --threads of them. The main thread
-// only accepts, and puts each accepted socket into a queue; a free worker
-// takes it out and serves that client to the end with the very same blocking
-// serve() as stage01. So at most --threads clients are served at once, and
-// at most --queue more wait for a worker; the acceptor never waits on a full
-// queue: a newcomer beyond it is answered `ERR 503 busy` and closed. In the
-// notes' kettle picture: a fixed crew of people, each watching one kettle,
-// and a numbered row of kettles waiting for someone to be free.
+// The model: --threads workers, started once, each running stage01's blocking
+// serve() on a socket the main thread accepted and queued; --queue more may
+// wait, and past that a newcomer gets ERR 503 busy. The cost: a thread per
+// client being served, and a lock on what the threads share (the queue).
 //
-// Threads share one address space and one descriptor table (one mm_struct,
-// one files_struct): nothing is copied as fork() did, creating one is about
-// four times cheaper, and switching between them keeps the TLB. The price is
-// that everything the workers share (the queue) needs a lock.
+//   serve()     stage01's, unchanged
+//   WorkerPool  the workers and the queue: try_push(), work(), stop()
+//   main()      accept, queue or refuse, repeat
 
 #include <pthread.h>
 #include <signal.h>
@@ -35,6 +30,7 @@
 
 namespace {
 
+// iolab:shared BEGIN blocking-serve
 // Serves one client until it leaves, says QUIT, runs out of time, or the
 // server is stopping.
 void serve(iolab::Fd client, const iolab::DocRoot& root, const iolab::Timeouts& timeouts) {
@@ -69,6 +65,7 @@ void serve(iolab::Fd client, const iolab::DocRoot& root, const iolab::Timeouts& 
     }
     iolab::close_gently(std::move(client));
 }
+// iolab:shared END blocking-serve
 
 // The workers and the queue of accepted sockets waiting for them. One mutex
 // guards the queue and the counts.

@@ -1,20 +1,10 @@
 // stage04_nonblocking_poll: one thread, nonblocking sockets, busy polling.
 //
-// Every socket is put in O_NONBLOCK mode, so no call ever waits: a read()
-// with nothing to read, a write() into a full socket buffer and an accept()
-// with nobody in the backlog all fail at once with EAGAIN ("not yet"). One
-// thread loops forever over the listener and every connection, trying each
-// in turn. Many clients are served by one thread, and none can hold up the
-// others. In the notes' kettle picture: you no longer stand by one kettle,
-// you walk round all of them lifting every lid, again and again, even when
-// none is anywhere near boiling. The walk never stops, so an idle server
-// burns a whole core; stage05 learns to sleep until something is ready.
+// The model: every socket is O_NONBLOCK, so no call waits (EAGAIN: "not yet"),
+// and one thread tries the listener and every connection in turn, round after
+// round; a Connection keeps each client's state between visits. The cost: the
+// rounds never stop, so an idle server burns a whole core.
 //
-// A Connection (common/connection.hpp) keeps one client's state between
-// visits: the bytes received but not yet parsed, and the replies not yet
-// written (a short write is resumed exactly where it stopped).
-//
-// Stages 04 to 07 share this file's shape; only the waiting differs:
 //   run()         tries the listener and every connection, round after round
 //   accept_all()  takes every client waiting in the backlog
 //   serve()       lets one Connection do all it can without blocking

@@ -1,19 +1,10 @@
 // stage05_select: one thread, many clients, waiting in select().
 //
-// The model is I/O multiplexing. Every socket is nonblocking, as in stage04,
-// but instead of spinning over all of them the thread sleeps in one select()
-// call that names every descriptor it cares about, and the kernel wakes it
-// when at least one of them is ready. In the notes' kettle picture: a whole
-// row of kettles and a bell that rings when any of them boils; you still
-// walk along the row to find out which one it was.
+// The model: the thread sleeps in one select() naming every descriptor it
+// watches, and wakes when one is ready. The cost: O(n) per round (the fd_sets
+// go in and come back whole, and both sides scan every bit), and no
+// descriptor past FD_SETSIZE (1024).
 //
-// What select() costs: the interest is a bitmap (fd_set) that the call
-// overwrites with its answer, so a copy goes in and comes back every round;
-// the kernel tests every bit below maxfd + 1, and so do we afterwards (two
-// O(n) scans per round, however few descriptors are ready); and the bitmap
-// has room for descriptors 0 to FD_SETSIZE - 1 (1024) only.
-//
-// Stages 04 to 07 share this file's shape; only the waiting differs:
 //   run()              waits, then hands each ready descriptor to accept_all() or serve()
 //   accept_all()       takes every client waiting in the backlog
 //   serve()            lets one Connection do all it can, then passes on what it waits for
@@ -39,6 +30,7 @@
 
 namespace {
 
+// iolab:shared BEGIN interest
 bool wants_read(iolab::Interest interest) {
     return interest == iolab::Interest::read || interest == iolab::Interest::read_write;
 }
@@ -46,6 +38,7 @@ bool wants_read(iolab::Interest interest) {
 bool wants_write(iolab::Interest interest) {
     return interest == iolab::Interest::write || interest == iolab::Interest::read_write;
 }
+// iolab:shared END interest
 
 class Server {
 public:
@@ -136,6 +129,7 @@ void Server::accept_all() {
     }
 }
 
+// iolab:shared BEGIN serve
 // Lets one connection read, parse and write all it can without blocking,
 // then turns the answer into what the loop waits for on its behalf.
 void Server::serve(int fd) {
@@ -147,6 +141,7 @@ void Server::serve(int fd) {
     else
         watch(fd, interest);
 }
+// iolab:shared END serve
 
 // Readable unless the connection is throttled (its replies are not being
 // read: Interest::write); writable only while replies are waiting.
@@ -162,12 +157,14 @@ void Server::unwatch(int fd) {
     FD_CLR(fd, &want_write_);
 }
 
+// iolab:shared BEGIN close-connection
 void Server::close_connection(int fd) {
     unwatch(fd);
     auto found = connections_.find(fd);
     closed_.push_back(std::move(found->second));
     connections_.erase(found);
 }
+// iolab:shared END close-connection
 
 }  // namespace
 

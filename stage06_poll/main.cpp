@@ -1,20 +1,10 @@
 // stage06_poll: one thread, many clients, waiting in poll().
 //
-// The model is the same I/O multiplexing as stage05: nonblocking sockets, one
-// thread asleep in one call that wakes when any watched descriptor is ready.
-// Only the way of naming the descriptors changes: an array of pollfd entries
-// {fd, events, revents} instead of bitmaps. The kernel writes its answer into
-// revents and leaves events alone, so the array is reused every round with
-// nothing to copy on our side, and any descriptor number fits, so there is
-// no FD_SETSIZE wall.
+// The model: stage05's, with an array of pollfd {fd, events, revents} instead
+// of bitmaps: reused every round, and any descriptor number fits. The cost:
+// still O(n) per round: the whole array goes in, the kernel checks every
+// entry, and we walk every entry to find the ready ones.
 //
-// What poll() still costs: the whole array goes into the kernel on every
-// call, the kernel checks every entry, and we walk every entry afterwards to
-// find the ready ones: O(n) per round in the number of connections, however
-// few of them are ready. In the kettle picture: no limit on the row's length
-// any more, but still a walk along all of it every time the bell rings.
-//
-// Stages 04 to 07 share this file's shape; only the waiting differs:
 //   run()              waits, then hands each ready descriptor to accept_all() or serve()
 //   accept_all()       takes every client waiting in the backlog
 //   serve()            lets one Connection do all it can, then passes on what it waits for
@@ -38,6 +28,7 @@
 
 namespace {
 
+// iolab:shared BEGIN interest
 bool wants_read(iolab::Interest interest) {
     return interest == iolab::Interest::read || interest == iolab::Interest::read_write;
 }
@@ -45,6 +36,7 @@ bool wants_read(iolab::Interest interest) {
 bool wants_write(iolab::Interest interest) {
     return interest == iolab::Interest::write || interest == iolab::Interest::read_write;
 }
+// iolab:shared END interest
 
 class Server {
 public:
@@ -106,6 +98,7 @@ void Server::run() {
     }
 }
 
+// iolab:shared BEGIN accept-all
 // Accepts every connection waiting in the backlog. The listener is
 // nonblocking, so accept() says EAGAIN instead of waiting when none is left.
 void Server::accept_all() {
@@ -124,7 +117,9 @@ void Server::accept_all() {
         watch(fd, iolab::Interest::read);
     }
 }
+// iolab:shared END accept-all
 
+// iolab:shared BEGIN serve
 // Lets one connection read, parse and write all it can without blocking,
 // then turns the answer into what the loop waits for on its behalf.
 void Server::serve(int fd) {
@@ -136,6 +131,7 @@ void Server::serve(int fd) {
     else
         watch(fd, interest);
 }
+// iolab:shared END serve
 
 // Readable unless the connection is throttled (its replies are not being
 // read: Interest::write); writable only while replies are waiting.
@@ -159,12 +155,14 @@ void Server::unwatch(int fd) {
     if (slot < watched_.size()) slot_[watched_[slot].fd] = slot;
 }
 
+// iolab:shared BEGIN close-connection
 void Server::close_connection(int fd) {
     unwatch(fd);
     auto found = connections_.find(fd);
     closed_.push_back(std::move(found->second));
     connections_.erase(found);
 }
+// iolab:shared END close-connection
 
 }  // namespace
 

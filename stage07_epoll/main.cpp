@@ -1,23 +1,10 @@
 // stage07_epoll: one thread, many clients, waiting in epoll_wait().
 //
-// The model is the same I/O multiplexing as stages 05 and 06, but the
-// watched set now lives in the kernel. epoll_create1() makes an epoll
-// instance; epoll_ctl() adds, changes or removes one descriptor in its
-// interest list (a red-black tree) once, when that descriptor's interest
-// changes, not on every call. When a socket becomes ready, the kernel's
-// wake-up callback puts it on the instance's ready list, and epoll_wait()
-// copies out only that list. In the kettle picture: each kettle now has a
-// bell of its own wired to a board that lists the boiling ones; nobody walks
-// along the row any more. A round costs O(ready), not O(watched).
+// The model: the kernel keeps the watched set (epoll_ctl() when a socket's
+// interest changes) and a list of the ready ones, and epoll_wait() copies out
+// only that list. The cost: O(ready) per round, not O(watched), plus a call
+// per change. --trigger level (the default) or edge (EPOLLET: reported once).
 //
-// --trigger picks how a ready descriptor is reported. Level-triggered (the
-// default, like select and poll): in every epoll_wait() as long as it is
-// ready. Edge-triggered (EPOLLET): once, when it becomes ready, so whoever
-// handles it must read or write until EAGAIN or wait forever. The notes'
-// parcel locker: level is the locker that keeps texting until you collect
-// the parcel; edge texts once, when the parcel arrives.
-//
-// Stages 04 to 07 share this file's shape; only the waiting differs:
 //   run()              waits, then hands each ready descriptor to accept_all() or serve()
 //   accept_all()       takes every client waiting in the backlog
 //   serve()            lets one Connection do all it can, then passes on what it waits for
@@ -43,6 +30,7 @@
 
 namespace {
 
+// iolab:shared BEGIN interest
 bool wants_read(iolab::Interest interest) {
     return interest == iolab::Interest::read || interest == iolab::Interest::read_write;
 }
@@ -50,6 +38,7 @@ bool wants_read(iolab::Interest interest) {
 bool wants_write(iolab::Interest interest) {
     return interest == iolab::Interest::write || interest == iolab::Interest::read_write;
 }
+// iolab:shared END interest
 
 class Server {
 public:
@@ -90,6 +79,7 @@ Server::Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& 
     watch(listener_, iolab::Interest::read);
 }
 
+// iolab:shared BEGIN epoll-run
 void Server::run() {
     std::vector<epoll_event> events(1024);
     while (!iolab::stop_requested()) {
@@ -124,7 +114,9 @@ void Server::run() {
         closed_.clear();
     }
 }
+// iolab:shared END epoll-run
 
+// iolab:shared BEGIN accept-all
 // Accepts every connection waiting in the backlog. The listener is
 // nonblocking, so accept() says EAGAIN instead of waiting when none is left.
 void Server::accept_all() {
@@ -143,7 +135,9 @@ void Server::accept_all() {
         watch(fd, iolab::Interest::read);
     }
 }
+// iolab:shared END accept-all
 
+// iolab:shared BEGIN serve
 // Lets one connection read, parse and write all it can without blocking,
 // then turns the answer into what the loop waits for on its behalf.
 void Server::serve(int fd) {
@@ -155,7 +149,9 @@ void Server::serve(int fd) {
     else
         watch(fd, interest);
 }
+// iolab:shared END serve
 
+// iolab:shared BEGIN epoll-watch
 // Level-triggered: readable unless the connection is throttled (its replies
 // are not being read: Interest::write); writable only while replies are
 // waiting. Anything more would be reported again and again: a busy loop.
@@ -182,13 +178,16 @@ void Server::unwatch(int fd) {
     registered_.erase(fd);
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
 }
+// iolab:shared END epoll-watch
 
+// iolab:shared BEGIN close-connection
 void Server::close_connection(int fd) {
     unwatch(fd);
     auto found = connections_.find(fd);
     closed_.push_back(std::move(found->second));
     connections_.erase(found);
 }
+// iolab:shared END close-connection
 
 }  // namespace
 

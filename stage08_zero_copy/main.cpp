@@ -1,20 +1,10 @@
-// stage08_zero_copy: stage07's epoll loop, with file bodies that never pass
-// through a user buffer.
+// stage08_zero_copy: stage07's epoll loop; file bodies skip the user buffer.
 //
-// Stages 01-07 send a file the long way: read() copies a chunk from the page
-// cache into our buffer, write() copies it again into the socket buffer, and
-// each call is a trip into the kernel and back. stage08 keeps stage07 exactly
-// (same loop, same --trigger) and changes only how a body leaves: by default
-// sendfile(), which hands the page-cache pages to the socket inside the
-// kernel. In the notes' kettle picture nothing changes about the waiting;
-// what changes is that the water is no longer poured through our own jug.
+// The model: stage07's, unchanged. Only how a body leaves differs (--copy,
+// copy_paths.hpp): sendfile (the default), splice, mmap, or read (stage07's
+// read() + write()). The cost removed: a CPU copy of every byte, seen in the
+// server's CPU seconds per GB (on loopback the receiver still copies).
 //
-// --copy picks the path, so the runner can measure all four on one server
-// (copy_paths.hpp): sendfile (default), splice, mmap, or read (stage07's).
-// On loopback the gain shows in the server's CPU seconds per GB, not in
-// throughput: the receiver still copies, and wake-ups dominate.
-//
-// Stages 04 to 08 share this file's shape; only the waiting differs:
 //   run()              waits, then hands each ready descriptor to accept_all() or serve()
 //   accept_all()       takes every client waiting in the backlog
 //   serve()            lets one Connection do all it can, then passes on what it waits for
@@ -41,6 +31,7 @@
 
 namespace {
 
+// iolab:shared BEGIN interest
 bool wants_read(iolab::Interest interest) {
     return interest == iolab::Interest::read || interest == iolab::Interest::read_write;
 }
@@ -48,6 +39,7 @@ bool wants_read(iolab::Interest interest) {
 bool wants_write(iolab::Interest interest) {
     return interest == iolab::Interest::write || interest == iolab::Interest::read_write;
 }
+// iolab:shared END interest
 
 class Server {
 public:
@@ -90,6 +82,7 @@ Server::Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& 
     watch(listener_, iolab::Interest::read);
 }
 
+// iolab:shared BEGIN epoll-run
 void Server::run() {
     std::vector<epoll_event> events(1024);
     while (!iolab::stop_requested()) {
@@ -124,6 +117,7 @@ void Server::run() {
         closed_.clear();
     }
 }
+// iolab:shared END epoll-run
 
 // Accepts every connection waiting in the backlog. The listener is
 // nonblocking, so accept() says EAGAIN instead of waiting when none is left.
@@ -145,6 +139,7 @@ void Server::accept_all() {
     }
 }
 
+// iolab:shared BEGIN serve
 // Lets one connection read, parse and write all it can without blocking,
 // then turns the answer into what the loop waits for on its behalf.
 void Server::serve(int fd) {
@@ -156,7 +151,9 @@ void Server::serve(int fd) {
     else
         watch(fd, interest);
 }
+// iolab:shared END serve
 
+// iolab:shared BEGIN epoll-watch
 // Level-triggered: readable unless the connection is throttled (its replies
 // are not being read: Interest::write); writable only while replies are
 // waiting. Anything more would be reported again and again: a busy loop.
@@ -183,13 +180,16 @@ void Server::unwatch(int fd) {
     registered_.erase(fd);
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
 }
+// iolab:shared END epoll-watch
 
+// iolab:shared BEGIN close-connection
 void Server::close_connection(int fd) {
     unwatch(fd);
     auto found = connections_.find(fd);
     closed_.push_back(std::move(found->second));
     connections_.erase(found);
 }
+// iolab:shared END close-connection
 
 }  // namespace
 

@@ -1,24 +1,10 @@
 // stage09_signal_io: one thread, many clients, told by signals.
 //
-// The model is the notes' fourth one, signal-driven I/O. Nothing is polled
-// and no set is handed to a waiting call: each socket is told to signal us
-// itself (fcntl(2): F_SETOWN names the process, O_ASYNC turns the signals
-// on). By default the signal is SIGIO, which says only "something happened
-// somewhere". F_SETSIG picks a real-time signal instead: then each event is
-// queued as a signal of its own, whose siginfo_t names the socket (si_fd) and
-// what happened (si_band: POLLIN, POLLOUT, POLLERR...). In the kettle
-// picture: every kettle has an alarm that rings when it boils, and the ring
-// says which kettle it is.
+// The model: each socket raises a queued real-time signal naming it (F_SETOWN,
+// F_SETSIG, O_ASYNC); the signals stay blocked, and sigtimedwait() takes them
+// in turn. The cost: a signal per event, and a bounded queue: past it a bare
+// SIGIO says events were lost, and recover() tries every connection.
 //
-// The signals are blocked and taken one at a time with sigtimedwait(), so
-// the work is done in ordinary code, never in a signal handler. A signal
-// says that something changed, once (like edge-triggered epoll), so
-// everything is read and written until EAGAIN. And the queue of real-time
-// signals is finite (RLIMIT_SIGPENDING): when it is full the kernel sends a
-// plain SIGIO instead, with no descriptor in it. All we know then is that an
-// event was lost, so every connection is tried (recover()).
-//
-// Stages 04 to 09 share this file's shape; only the waiting differs:
 //   run()              waits, then hands each ready descriptor to accept_all() or serve()
 //   accept_all()       takes every client waiting in the backlog
 //   serve()            lets one Connection do all it can, then passes on what it waits for
@@ -47,6 +33,7 @@
 
 namespace {
 
+// iolab:shared BEGIN interest
 bool wants_read(iolab::Interest interest) {
     return interest == iolab::Interest::read || interest == iolab::Interest::read_write;
 }
@@ -54,6 +41,7 @@ bool wants_read(iolab::Interest interest) {
 bool wants_write(iolab::Interest interest) {
     return interest == iolab::Interest::write || interest == iolab::Interest::read_write;
 }
+// iolab:shared END interest
 
 // Whether an event (a signal's si_band) is one the connection waits for. The
 // kernel cannot be told: a socket with O_ASYNC signals every event.
@@ -117,7 +105,7 @@ void Server::run() {
         if (signal < 0 && errno != EAGAIN)
             throw std::system_error(errno, std::system_category(), "sigtimedwait");
         if (signal == SIGINT || signal == SIGTERM) {
-            iolab::request_stop();  // as the handler would have (common/server.hpp)
+            iolab::request_stop();  // as the handler would have (common/stop.hpp)
         } else if (signal == SIGIO) {
             recover();  // the queue overflowed: events were lost, nobody knows whose
         } else if (signal == io_signal_) {
@@ -216,12 +204,14 @@ void Server::unwatch(int fd) {
     interest_.erase(fd);
 }
 
+// iolab:shared BEGIN close-connection
 void Server::close_connection(int fd) {
     unwatch(fd);
     auto found = connections_.find(fd);
     closed_.push_back(std::move(found->second));
     connections_.erase(found);
 }
+// iolab:shared END close-connection
 
 }  // namespace
 

@@ -1,21 +1,10 @@
-// stage11_reactor_per_core: stage07's epoll loop, one per core, each with its own listener.
+// stage11_reactor_per_core: stage07's epoll loop, one per core.
 //
-// stage07 serves everyone from one thread: one core, however many there
-// are. Here main() starts --threads copies of that loop (by default one per
-// core the process may run on), each on its own thread and each owning all
-// it touches: its epoll instance, its connections, its listening socket.
-// The listeners all bind one port with SO_REUSEPORT, so the kernel keeps an
-// accept queue per socket and puts each new connection in one of them,
-// chosen by a hash of its addresses and ports (socket(7)). A connection is
-// accepted, served and closed by one loop: nothing on the request path is
-// shared, nothing is locked. nginx's shape (workers, `listen ... reuseport`),
-// with threads for processes. In the notes' kettle picture: N kitchens, each
-// with its own door, bell board and watcher, and a street that sends each
-// guest to a door by the guest's address, not by how busy the kitchen is.
-//
-// The loops share only what one process's threads cannot help sharing: the
-// summary's counters (atomics), the stop (a signal shuts every listener
-// down, which wakes every loop) and the descriptor table (connection_share()).
+// The model: --threads copies of stage07's loop (one per core by default),
+// each on a thread of its own with its own epoll instance, connections and
+// SO_REUSEPORT listener on the one port; the kernel spreads new connections
+// over the listeners by a hash of addresses and ports. The cost: the hash
+// does not know load, and the loops still share one descriptor table.
 //
 //   run(), accept_all(), serve(), watch(), unwatch()   stage07's, per loop
 //   main()    binds N listeners to one port, starts N loops, joins them
@@ -48,6 +37,7 @@
 
 namespace {
 
+// iolab:shared BEGIN interest
 bool wants_read(iolab::Interest interest) {
     return interest == iolab::Interest::read || interest == iolab::Interest::read_write;
 }
@@ -55,6 +45,7 @@ bool wants_read(iolab::Interest interest) {
 bool wants_write(iolab::Interest interest) {
     return interest == iolab::Interest::write || interest == iolab::Interest::read_write;
 }
+// iolab:shared END interest
 
 // One event loop: stage07's Server, now one of several. Nothing in it is
 // touched by another thread (the DocRoot is only read: openat2() on its directory).
@@ -161,7 +152,7 @@ void Loop::serve(int fd) {
 }
 
 // Level-triggered: readable unless throttled, writable only while replies
-// wait (stage07, main.cpp:159-179).
+// wait (stage07's Server::watch).
 void Loop::watch(int fd, iolab::Interest interest) {
     std::uint32_t events = 0;
     if (wants_read(interest)) events |= EPOLLIN | EPOLLRDHUP;
@@ -241,7 +232,7 @@ int main(int argc, char** argv) {
 
     try {
         iolab::DocRoot root(options.root);
-        iolab::install_signal_handlers();  // before any WakeOnStop (see common/server.hpp)
+        iolab::install_signal_handlers();  // before any WakeOnStop (see common/stop.hpp)
         // One listener per loop, all on one port. With --port 0 the first
         // gets a free port and the others bind that same one: SO_REUSEPORT
         // lets them, as long as every socket of the group asked for it.
