@@ -16,8 +16,9 @@
 //
 // Blocking stages (01-03) let the kernel keep time: SO_SNDTIMEO and
 // SO_RCVTIMEO make a blocked write() or read() give up (SocketTimeouts).
-// An event loop (04-08) never blocks on one client, so each Connection keeps
+// An event loop (04-09, 11) never blocks on one client, so each Connection keeps
 // its ConnectionClock, and the loop sweeps them periodically (TimeoutSweep).
+// stage10 keeps a ConnectionClock per client in its own loop.
 #pragma once
 
 #include <chrono>
@@ -116,7 +117,7 @@ private:
 
 class Connection;
 
-// The periodic sweep of an event loop (stages 04-08): the loop waits for
+// The periodic sweep of an event loop (stages 04-09, 11): the loop waits for
 // events at most wait_ms(), then calls expired() after handling them.
 //
 // The cost: once per interval, not per event, expired() walks every

@@ -14,7 +14,7 @@
 // On loopback the gain shows in the server's CPU seconds per GB, not in
 // throughput: the receiver still copies, and wake-ups dominate.
 //
-// Stages 04 to 08 share this file's shape; only the waiting differs:
+// Stages 04 to 08 share this file's shape (this one waits as stage07 does):
 //   run()              waits, then hands each ready descriptor to accept_all() or serve()
 //   accept_all()       takes every client waiting in the backlog
 //   serve()            lets one Connection do all it can, then passes on what it waits for

@@ -1,6 +1,6 @@
 // stage10_io_uring: one thread, many clients, and the kernel does the I/O.
 //
-// Stages 04-08 are Reactors: the loop asks the kernel "tell me when I can
+// Stages 05-09 and 11 are Reactors: the loop asks the kernel "tell me when I can
 // read or write this socket", then calls read() or write() itself. This is a
 // Proactor: the loop asks "do this receive, this send, this splice, and tell
 // me when it is done". It writes whole operations into io_uring's submission
