@@ -11,7 +11,7 @@
 //
 // File bodies go the long way: read() from the page cache into a user
 // buffer, then write() from it into the socket buffer (two CPU copies, four
-// context switches per chunk). stage08 removes the user buffer.
+// user/kernel mode switches per chunk). stage08 removes the user buffer.
 
 #include <optional>
 

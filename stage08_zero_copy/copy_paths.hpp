@@ -6,12 +6,12 @@
 // until the body is done, or waits for the next writable event on EAGAIN.
 //
 //   read      read() into a user buffer, then write(): 2 CPU copies (page cache
-//             -> user buffer -> socket buffer), 4 context switches per chunk.
+//             -> user buffer -> socket buffer), 4 user/kernel mode switches per chunk.
 //             This is the Outbox's built-in path, the one stages 01-07 use.
 //   mmap      map the file, send() from the mapping: 1 CPU copy (page cache ->
 //             socket buffer), no user buffer to fill.
 //   sendfile  sendfile(): the kernel hands page-cache pages to the socket
-//             itself: 2 context switches per call, and with a scatter-gather
+//             itself: 2 user/kernel mode switches per call, and with a scatter-gather
 //             NIC no CPU copy at all.
 //   splice    file -> pipe -> socket with splice(): the pipe holds page
 //             references, not copies (sendfile is built on the same machinery).
