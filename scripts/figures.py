@@ -483,6 +483,10 @@ def markdown_docs(root: Path, only: list[str] | None = None) -> list[Doc]:
 # Figure check and update
 
 
+def _shown(spec: str) -> str:
+    return "|".join(split_spec(spec))
+
+
 def check_figures(doc: Doc, sources: Sources) -> list[Problem]:
     found, problems = markers(doc)
     for mk in found:
@@ -494,14 +498,14 @@ def check_figures(doc: Doc, sources: Sources) -> list[Problem]:
         try:
             want = evaluate(mk.spec, sources)
         except FigureError as e:
-            problems.append(Problem(*where, f"figure {mk.spec!r}: {e}"))
+            problems.append(Problem(*where, f"figure [{_shown(mk.spec)}]: {e}"))
             continue
         except (KeyError, TypeError, ValueError) as e:
-            problems.append(Problem(*where, f"figure {mk.spec!r}: malformed source ({e!r})"))
+            problems.append(Problem(*where, f"figure [{_shown(mk.spec)}]: malformed source ({e!r})"))
             continue
         if mk.value != want:
             problems.append(Problem(*where, f"figure {mk.value!r} differs from its source:"
-                                    f" {mk.spec} gives {want!r} (scripts/update-figures rewrites it)"))
+                                    f" [{_shown(mk.spec)}] gives {want!r} (scripts/update-figures rewrites it)"))
     return problems
 
 
@@ -514,11 +518,11 @@ def update_figures(doc: Doc, sources: Sources, write: bool = True) -> tuple[list
         try:
             want = evaluate(mk.spec, sources)
         except (FigureError, KeyError, TypeError, ValueError) as e:
-            problems.append(Problem(doc.rel, mk.line + 1, f"figure {mk.spec!r}: {e}"))
+            problems.append(Problem(doc.rel, mk.line + 1, f"figure [{_shown(mk.spec)}]: {e}"))
             continue
         if want != mk.value:
             by_line.setdefault(mk.line, []).append((mk, want))
-            changes.append(f"{doc.rel}:{mk.line + 1}: {mk.value} -> {want}   [{mk.spec}]")
+            changes.append(f"{doc.rel}:{mk.line + 1}: {mk.value} -> {want}   [{_shown(mk.spec)}]")
     if by_line and write:
         for i, edits in by_line.items():
             line = doc.lines[i]
