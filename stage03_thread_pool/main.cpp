@@ -10,9 +10,10 @@
 // and a numbered row of kettles waiting for someone to be free.
 //
 // Threads share one address space and one descriptor table (one mm_struct,
-// one files_struct): nothing is copied as fork() did, creating one is about
-// four times cheaper, and switching between them keeps the TLB. The price is
-// that everything the workers share (the queue) needs a lock.
+// one files_struct): nothing is copied as fork() did, creating one is
+// several times cheaper, and switching between them keeps the address
+// space. The price is that everything the workers share (the queue) needs
+// a lock.
 
 #include <pthread.h>
 #include <signal.h>
