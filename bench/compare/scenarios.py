@@ -1,7 +1,7 @@
 """The scenario matrix: what every server is put through, as data.
 
-Read MEASURING.md first. In short, on a 2-core machine:
-- one connection measures the cross-core wake-up (~85 us), not the server:
+docs/measuring.md says why; in short, on a 2-core machine:
+- one connection measures the cross-core wake-up, not the server:
   it is here for the latency lesson (busy polling vs sleeping) and stage01;
 - servers are compared at 10 to 1000 connections;
 - select and poll lose only when most descriptors are idle, hence the
