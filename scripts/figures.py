@@ -700,8 +700,11 @@ def check_code_paths(doc: Doc, i: int, repo: Repo) -> list[Problem]:
 def check_line_refs(doc: Doc) -> list[Problem]:
     problems = []
     for i, line in enumerate(doc.lines):
-        for m in LINE_REF_RE.finditer(line):
-            problems.append(Problem(doc.rel, i + 1, f"line-number reference {m.group(0)!r}:"
+        refs = [m.group(0) for m in LINE_REF_RE.finditer(line)]
+        # The short form `:31` or `:41-46` (a line of the file just named).
+        refs += [line[a:b] for a, b in doc.spans[i] if re.fullmatch(r"`+\s*:\d+(?:-\d+)?\s*`+", line[a:b])]
+        for ref in refs:
+            problems.append(Problem(doc.rel, i + 1, f"line-number reference {ref!r}:"
                                     " reference the symbol, e.g. [`Server::watch`](main.cpp)"))
     return problems
 
