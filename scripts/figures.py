@@ -569,27 +569,51 @@ class Repo:
         return self.texts[path]
 
 
+NOT_TYPES = {"return", "co_return", "co_await", "co_yield", "throw", "else", "case", "new", "delete",
+             "sizeof", "not", "and", "or", "goto", "do"}
+SPECIFIERS = re.compile(r"^(?:(?:static|inline|constexpr|consteval|virtual|explicit|friend|extern|"
+                        r"template\s*<[^>]*>|\[\[\w+\]\])\s+)*")
+
+
+def _declares_before(prefix: str) -> bool:
+    """Whether the text before a name on its line reads as a type (so the name is declared)."""
+    prefix = SPECIFIERS.sub("", prefix.strip())
+    if not prefix or not re.fullmatch(r"[\w:<>,\s*&]+?[\s*&>]*", prefix + " "):
+        return False
+    last = re.findall(r"\w+", prefix)
+    return bool(last) and last[-1] not in NOT_TYPES
+
+
 def defines(text: str, name: str, path: Path) -> bool:
     """Whether a source text defines or declares `name` (a reasonable regex, not a parser)."""
     n = re.escape(name)
     if path.suffix == ".py":
         pats = [rf"^\s*(?:async\s+)?def\s+{n}\b", rf"^\s*class\s+{n}\b", rf"^\s*{n}\s*(?::[^=]*)?=",
                 rf"self\.{n}\s*="]
-    elif path.suffix == ".sh" or path.name.startswith(("check-", "update-")):
+        return any(re.search(p, text, re.M) for p in pats)
+    if path.suffix in (".sh", "") or path.name.endswith((".bash", ".run")):
         pats = [rf"^\s*(?:function\s+)?{n}\s*\(\)", rf"^\s*(?:local\s+|export\s+|readonly\s+)?{n}="]
-    else:
-        pats = [
-            rf"(?:[\w>&*\]]\s+|::|[*&]|^\s*)~?{n}\s*\(",                    # function
-            rf"\b(?:class|struct|union|enum(?:\s+class)?|namespace|concept|using|typedef)\s+(?:\w+\s+)?{n}\b",
-            rf"#\s*define\s+{n}\b",
-            rf"[\w>&*\]]\s+{n}\s*(?:=|\{{|;|\[|:(?!:)|,)",                  # variable, member, constant
-            rf"^\s*{n}\s*(?:=[^=]|,|$|\}})",                                # enumerator
-            rf"\w::{n}\b",                                                 # qualified definition
-            rf"\busing\s+{n}\s*=",
-            rf"typedef\s[^;]*\b{n}\s*;",
-            rf"\)\s*>\s*{n}\b|>\s+{n}\s*\(",                               # template returns
-        ]
-    return any(re.search(p, text, re.M) for p in pats)
+        return any(re.search(p, text, re.M) for p in pats)
+    # C and C++: a type, a macro, an alias...
+    pats = [
+        rf"\b(?:class|struct|union|enum(?:\s+class|\s+struct)?|namespace|concept)\s+(?:\[\[\w+\]\]\s+)?{n}\b",
+        rf"#\s*define\s+{n}\b",
+        rf"\busing\s+{n}\s*=",
+        rf"\btypedef\s[^;]*\b{n}\s*;",
+        rf"^\s*{n}\s*(?:=[^=]|,\s*(?://.*)?$|$)",                      # enumerator
+    ]
+    if any(re.search(p, text, re.M) for p in pats):
+        return True
+    # ... or a function, variable or member: the name after a type on its line.
+    for m in re.finditer(rf"(?:\b\w+::)*~?\b{n}\s*(\(|=(?!=)|\{{|;|\[|:(?!:)|,|\)\s*(?:const|override|noexcept|$|;|\{{))",
+                         text, re.M):
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        prefix = text[line_start:m.start()]
+        if _declares_before(prefix):
+            return True
+        if not prefix and "::" in m.group(0) and m.group(1) == "(":
+            return True  # Class::name(...) at column 0: an out-of-class definition
+    return False
 
 
 def _resolve(doc: Doc, target: str, repo: Repo) -> tuple[Path, str]:
