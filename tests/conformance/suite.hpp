@@ -10,7 +10,7 @@
 namespace conformance {
 
 // What the stage's I/O model lets it do. The defaults are the full contract
-// of DESIGN.md; a stage whose model legitimately differs says so with a flag
+// of docs/protocol.md; a stage whose model legitimately differs says so with a flag
 // (passed by iolab_conformance() in cmake/iolab.cmake), and the test cases
 // read these fields: one field, one flag, no copy of the suite.
 //

@@ -1,7 +1,7 @@
 // The test client: a TCP connection to the server under test, with a
 // timeout on every read and every write, so a hung server fails the test
 // case that met it instead of hanging CTest. Shared by the conformance and
-// the adversarial suites (both check DESIGN.md's contract, hence the
+// the adversarial suites (both check docs/protocol.md's contract, hence the
 // namespace), with the server process and /proc probes beside it.
 //
 // Failures are reported by throwing ConformanceError; Catch2 turns the
