@@ -161,7 +161,7 @@ void Loop::serve(int fd) {
 }
 
 // Level-triggered: readable unless throttled, writable only while replies
-// wait (stage07, main.cpp:159-179).
+// wait (stage07's Server::watch()).
 void Loop::watch(int fd, iolab::Interest interest) {
     std::uint32_t events = 0;
     if (wants_read(interest)) events |= EPOLLIN | EPOLLRDHUP;
