@@ -539,7 +539,7 @@ def update_figures(doc: Doc, sources: Sources, write: bool = True) -> tuple[list
 LINK_RE = re.compile(r"(!?)\[((?:[^\[\]]|\[[^\]]*\])*)\]\(\s*(<[^>]*>|[^)\s]*)(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
 REFDEF_RE = re.compile(r"^ {0,3}\[([^\]]+)\]:\s*(\S+)")
 HTML_REF_RE = re.compile(r"<(?:img|a|source)\s[^>]*?(?:src|href)=\"([^\"]*)\"", re.I)
-LINE_REF_RE = re.compile(r"[\w.+-]+\.(?:cpp|hpp|cc|hh|cxx|py|c|h|sh)(?::\d+|#L\d+)")
+LINE_REF_RE = re.compile(r"(?<![\w.+-])[\w.+-]+\.(?:cpp|hpp|cc|hh|cxx|py|c|h|sh)(?::\d+|#L\d+)")
 IDENT_RE = re.compile(r"~?[A-Za-z_]\w*(?:::~?[A-Za-z_]\w*)*(?:\(\))?")
 OUTSIDE = ("../" + "shared", "MEASURING" + ".md", "DESIGN" + ".md")
 
@@ -734,7 +734,7 @@ def check_line_refs(doc: Doc) -> list[Problem]:
 
 
 def check_outside(repo: Repo, names: list[str]) -> list[Problem]:
-    """No file may cite what is not in the repository."""
+    """No file may cite what is not in the repository, nor a line number of a source file."""
     problems = []
     for name in names:
         path = repo.root / name
@@ -747,12 +747,18 @@ def check_outside(repo: Repo, names: list[str]) -> list[Problem]:
         if b"\0" in data[:4096]:
             continue
         text = data.decode("utf-8", errors="replace")
-        if not any(o in text for o in OUTSIDE):
+        # Markdown gets its line-number check in check_line_refs(); comments in code get it here.
+        line_refs = not name.endswith(".md") and LINE_REF_RE.search(text)
+        if not line_refs and not any(o in text for o in OUTSIDE):
             continue
         for n, line in enumerate(text.split("\n"), 1):
             for o in OUTSIDE:
                 if o in line:
                     problems.append(Problem(name, n, f"cites {o!r}, which is not in the repository"))
+            if line_refs:
+                for m in LINE_REF_RE.finditer(line):
+                    problems.append(Problem(name, n, f"line-number reference {m.group(0)!r}:"
+                                            " name the function or class instead"))
     return problems
 
 
