@@ -19,7 +19,6 @@ import subprocess
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -209,16 +208,10 @@ def parse_spec(spec: str) -> tuple[list[list[str]], str]:
     return refs, fmt
 
 
-def _round(v: float, digits: int) -> Decimal:
-    q = Decimal(1).scaleb(-digits)
-    return Decimal(repr(v)).quantize(q, rounding=ROUND_HALF_UP)
-
-
 def _fixed(v: float, digits: int) -> str:
-    d = _round(v, digits)
-    if d == 0:
-        d = abs(d)  # never "-0.00"
-    return f"{d:,.{digits}f}"
+    """As docs/results/summary.md writes numbers (Python's format: exact halves go to even)."""
+    text = f"{v:,.{digits}f}"
+    return text[1:] if re.fullmatch(r"-[0,.]*", text) else text  # never "-0.00"
 
 
 def format_number(v: float, fmt: str) -> str:
