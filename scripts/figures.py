@@ -221,11 +221,14 @@ def format_number(v: float, fmt: str) -> str:
         return _fixed(v / 1000, int(m.group(1) or 0)) + "k"
     if m := re.fullmatch(r"f([0-6])", fmt):
         return _fixed(v, int(m.group(1)))
+    if m := re.fullmatch(r"(M|G|Ki)([0-3])", fmt):  # bytes as MB (1e6), GB (1e9), KiB (1024)
+        return _fixed(v / {"M": 1e6, "G": 1e9, "Ki": 1024}[m.group(1)], int(m.group(2)))
     if m := re.fullmatch(r"x([0-3])", fmt):
         return _fixed(v, int(m.group(1))) + "×"
     if m := re.fullmatch(r"pct([0-3])", fmt):
         return _fixed(v * 100, int(m.group(1))) + "%"
-    raise FigureError(f"unknown format {fmt!r} (int, k, k1, f0-f6, x0-x3, pct0-pct3, spread:FMT)")
+    raise FigureError(f"unknown format {fmt!r} (int, k, k1, f0-f6, M0-M3, G0-G3, Ki0-Ki2, x0-x3,"
+                      " pct0-pct3, spread:FMT)")
 
 
 def evaluate(spec: str, sources: Sources) -> str:
