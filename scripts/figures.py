@@ -49,7 +49,7 @@ class Problem:
 # Sources: the committed result files
 
 
-def _pick(names: list[str], wanted: str, what: str) -> str:
+def _pick(names: list[str], wanted: str, what: str, where: str = "") -> str:
     """An exact name wins; otherwise a prefix that matches exactly one name."""
     if wanted in names:
         return wanted
@@ -57,8 +57,8 @@ def _pick(names: list[str], wanted: str, what: str) -> str:
     if len(hits) == 1:
         return hits[0]
     if not hits:
-        raise FigureError(f"no {what} {wanted!r} (there are: {', '.join(repr(n) for n in names)})")
-    raise FigureError(f"{what} {wanted!r} is ambiguous: {', '.join(repr(n) for n in hits)}")
+        raise FigureError(f"no {what} {wanted!r}{where} (there are: {', '.join(repr(n) for n in names)})")
+    raise FigureError(f"{what} {wanted!r}{where} is ambiguous: {', '.join(repr(n) for n in hits)}")
 
 
 def _unique(items) -> list:
@@ -108,7 +108,7 @@ class Sources:
         cells = data.get("cells", [])
         scenario = _pick(_unique(c["scenario"]["name"] for c in cells), scenario_sel, "scenario")
         in_scenario = [c for c in cells if c["scenario"]["name"] == scenario]
-        server = _pick([c["server"] for c in in_scenario], server_sel, f"server in {scenario!r}")
+        server = _pick([c["server"] for c in in_scenario], server_sel, "server", f" in {scenario!r}")
         cell = next(c for c in in_scenario if c["server"] == server)
 
         if metric.startswith("syscalls:"):
@@ -468,9 +468,13 @@ def tracked_files(root: Path) -> list[str]:
 
 
 def markdown_docs(root: Path, only: list[str] | None = None) -> list[Doc]:
+    """Every tracked Markdown file, or only those named (a name not among them is an error)."""
     names = [n for n in tracked_files(root) if n.endswith(".md")]
     if only:
         wanted = {Path(o).resolve() for o in only}
+        known = {(root / n).resolve() for n in names}
+        if missing := sorted(str(w) for w in wanted - known):
+            raise FigureError(f"not a tracked Markdown file under {root}: {', '.join(missing)}")
         names = [n for n in names if (root / n).resolve() in wanted]
     return [Doc.load(root / n, root) for n in names]
 
