@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 SOURCE_FILES = {
     "quick": "docs/results/results.json",
     "files": "docs/results/files/results.json",
+    "transport": "docs/results/transport/results.json",
 }
 MICRO_DIR = "docs/results/micro"
 
@@ -80,7 +81,7 @@ class Sources:
         elif source.startswith("micro:") and re.fullmatch(r"micro:[\w.-]+", source):
             rel = f"{MICRO_DIR}/{source[len('micro:'):]}.json"
         else:
-            raise FigureError(f"unknown source {source!r} (quick, files or micro:NAME)")
+            raise FigureError(f"unknown source {source!r} (quick, files, transport or micro:NAME)")
         path = self.root / rel
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
