@@ -9,8 +9,9 @@
 // kernel. In the notes' kettle picture nothing changes about the waiting;
 // what changes is that the water is no longer poured through our own jug.
 //
-// --copy picks the path, so the runner can measure all four on one server
-// (copy_paths.hpp): sendfile (default), splice, mmap, or read (stage07's).
+// --copy picks the path, so the runner can measure each on one server
+// (copy_paths.hpp): sendfile (default), splice, mmap, read (stage07's), or
+// direct (O_DIRECT reads that bypass the page cache).
 // On loopback the gain shows in the server's CPU seconds per GB, not in
 // throughput: the receiver still copies, and wake-ups dominate.
 //
@@ -203,7 +204,7 @@ int main(int argc, char** argv) {
                  {"level", "edge"});
     std::string copy = "sendfile";
     cli.add_flag("--copy", "how file bodies reach the socket", copy,
-                 {"sendfile", "splice", "mmap", "read"});
+                 {"sendfile", "splice", "mmap", "read", "direct"});
     if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
 
     try {
