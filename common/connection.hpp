@@ -1,4 +1,4 @@
-// Connection: one client of an event-driven server (stages 04-08).
+// Connection: one client of an event-driven server (stages 04-09 and 11).
 //
 // It holds everything per client: the socket, the protocol Session (input
 // not yet parsed) and the Outbox (replies not yet written). The event loop

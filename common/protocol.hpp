@@ -6,7 +6,7 @@
 // A response is some bytes (`head`), optionally followed by a region of an
 // open file: stages 01-07 copy it with read()+write(), stage08 with sendfile().
 //
-// The protocol (see DESIGN.md): line commands ECHO, GET, QUIT, and HTTP/1.x
+// The protocol (docs/protocol.md is the contract): line commands ECHO, GET, QUIT, and HTTP/1.x
 // GET/HEAD/POST /echo, pipelined, answered in order.
 #pragma once
 

@@ -16,8 +16,9 @@
 //
 // Blocking stages (01-03) let the kernel keep time: SO_SNDTIMEO and
 // SO_RCVTIMEO make a blocked write() or read() give up (SocketTimeouts).
-// An event loop (04-11) never blocks on one client, so each connection keeps
-// its ConnectionClock, and the loop sweeps them periodically (TimeoutSweep).
+// An event loop (04-11) never blocks on one client, so each connection (a
+// Connection, or stage10's Client) keeps its ConnectionClock, and the loop
+// sweeps them periodically (TimeoutSweep).
 #pragma once
 
 #include <chrono>

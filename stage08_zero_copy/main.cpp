@@ -1,9 +1,9 @@
 // stage08_zero_copy: stage07's epoll loop; file bodies skip the user buffer.
 //
-// The model: stage07's, unchanged. Only how a body leaves differs (--copy,
-// copy_paths.hpp): sendfile (the default), splice, mmap, or read (stage07's
-// read() + write()). The cost removed: a CPU copy of every byte, seen in the
-// server's CPU seconds per GB (on loopback the receiver still copies).
+// The model: stage07's, unchanged; only how a body leaves differs (--copy,
+// copy_paths.hpp): sendfile (the default), splice, mmap, read (stage07's) or
+// direct (O_DIRECT, past the page cache). What it saves, a CPU copy per byte,
+// shows in the server's CPU seconds per GB, not in loopback throughput.
 //
 //   run()              waits, then hands each ready descriptor to accept_all() or serve()
 //   accept_all()       takes every client waiting in the backlog
@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
                  {"level", "edge"});
     std::string copy = "sendfile";
     cli.add_flag("--copy", "how file bodies reach the socket", copy,
-                 {"sendfile", "splice", "mmap", "read"});
+                 {"sendfile", "splice", "mmap", "read", "direct"});
     if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
 
     try {

@@ -152,7 +152,7 @@ void Loop::serve(int fd) {
 }
 
 // Level-triggered: readable unless throttled, writable only while replies
-// wait (stage07's Server::watch).
+// wait (stage07's Server::watch()).
 void Loop::watch(int fd, iolab::Interest interest) {
     std::uint32_t events = 0;
     if (wants_read(interest)) events |= EPOLLIN | EPOLLRDHUP;

@@ -24,10 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import select
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -151,18 +153,58 @@ def loadgen_command(loadgen: Path, scenario: sc.Scenario, port: int, root: Path,
     return cmd
 
 
+def wrk_command(wrk: Path, scenario: sc.Scenario, port: int, duration_s: float) -> list[str]:
+    """wrk, one thread (as the load generator), the scenario's connections."""
+    return [str(wrk), "-t1", f"-c{scenario.conns}", f"-d{max(1, round(duration_s))}s", "--latency",
+            "--timeout", "10s", f"http://127.0.0.1:{port}/{scenario.file}"]
+
+
+_WRK_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6}
+
+
+def parse_wrk(text: str) -> dict | None:
+    """wrk's report as the load generator's JSON: rps, requests, errors, latency_us.
+
+    Socket errors and non-2xx replies count as errors; wrk checks no body,
+    which is why the load generator stays the reference client.
+    """
+    rps = re.search(r"^Requests/sec:\s*([\d.]+)", text, re.M)
+    total = re.search(r"^\s*(\d+) requests in ([\d.]+)(\w+)", text, re.M)
+    if not rps or not total:
+        return None
+    report: dict = {"rps": float(rps.group(1)), "requests": int(total.group(1)), "client": "wrk"}
+    kinds = {}
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if sock:
+        kinds.update({k: int(v) for k, v in zip(("connect", "read", "write", "timeout"), sock.groups())})
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", text)
+    if non2xx:
+        kinds["non-2xx"] = int(non2xx.group(1))
+    report["errors"] = sum(kinds.values())
+    report["error_kinds"] = kinds
+    latency = {}
+    for pct, value, unit in re.findall(r"^\s+(50|90|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", text, re.M):
+        latency[f"p{pct}"] = float(value) * _WRK_UNITS[unit]
+    if latency:
+        report["latency_us"] = latency
+    return report
+
+
 def run_loadgen(cmd: list[str], cpu: int | None, recorder: procstat.Recorder | None,
-                time_limit_s: float) -> tuple[dict | None, str, float]:
+                time_limit_s: float, env: dict[str, str] | None = None,
+                parse=None) -> tuple[dict | None, str, float]:
     """Runs the load generator to its end, sampling the server meanwhile.
 
     Returns (its JSON report or None, a note on failure, when it exited).
+    `parse` turns another client's output into the same report (parse_wrk).
     Waits on a pidfd, so the exit time is known to the millisecond: the CPU
     window is placed relative to it.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
-        proc = subprocess.Popen(cmd + ["--time-limit", f"{time_limit_s:.1f}"], stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=err, preexec_fn=sv.pin_to(cpu))
+        argv = cmd if parse else cmd + ["--time-limit", f"{time_limit_s:.1f}"]
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                preexec_fn=sv.pin_to(cpu), env={**os.environ, **env} if env else None)
         pidfd = os.pidfd_open(proc.pid)
         deadline = time.monotonic() + time_limit_s + 10
         try:
@@ -186,8 +228,8 @@ def run_loadgen(cmd: list[str], cpu: int | None, recorder: procstat.Recorder | N
         err.seek(0)
         text = out.read().decode(errors="replace").strip()
         errors = err.read().decode(errors="replace").strip()
-    report_json = None
-    for line in reversed(text.splitlines()):
+    report_json = parse(text) if parse else None
+    for line in ([] if parse else reversed(text.splitlines())):
         if line.startswith("{"):
             try:
                 report_json = json.loads(line)
@@ -323,8 +365,13 @@ def drive_once(ctx: Context, server: sv.Server, scenario: sc.Scenario) -> tuple[
     # The one PSS reading: halfway through the measured part (connections
     # take about 50 us each to open).
     recorder.pss_at(time.monotonic() + warmup + duration / 2 + scenario.fds * 50e-6)
-    cmd = loadgen_command(ctx.binaries.loadgen, scenario, server.port, ctx.root, duration, warmup)
-    result, problem, ended = run_loadgen(cmd, ctx.client_cpu, recorder, time_limit)
+    env = sv.congestion_env(ctx.binaries, scenario.cc)
+    if scenario.client == "wrk":
+        cmd = wrk_command(ctx.binaries.wrk, scenario, server.port, warmup + duration)
+        result, problem, ended = run_loadgen(cmd, ctx.client_cpu, recorder, time_limit, env, parse_wrk)
+    else:
+        cmd = loadgen_command(ctx.binaries.loadgen, scenario, server.port, ctx.root, duration, warmup)
+        result, problem, ended = run_loadgen(cmd, ctx.client_cpu, recorder, time_limit, env)
     recorder.sample_now()
     if result is None:
         return None, problem
@@ -341,7 +388,8 @@ def run_once(ctx: Context, cell: Cell) -> str:
     scenario, variant = cell.scenario, cell.variant
     try:
         with sv.Server(variant, ctx.binaries, ctx.root, ctx.server_cpu,
-                       extra_flags=sc.flags_for(variant.name, scenario)) as server:
+                       extra_flags=sc.flags_for(variant.name, scenario),
+                       env=sv.congestion_env(ctx.binaries, scenario.cc)) as server:
             run, problem = drive_once(ctx, server, scenario)
             died = not server.alive()
     except sv.ServerError as e:
@@ -507,6 +555,35 @@ def run_strace(ctx: Context, variants: list[sv.Variant], duration_s: float, out:
 # ---------------------------------------------------------------------------
 
 
+def _wrk_version(wrk: Path) -> str:
+    r = subprocess.run([str(wrk), "-v"], capture_output=True, text=True)
+    text = (r.stdout or r.stderr).strip()
+    return text.splitlines()[0].split(" [")[0] if text else "wrk"
+
+
+def congestion_controls(spec: str) -> list[str]:
+    """--congestion's names, "default" resolved to the machine's, each checked.
+
+    A name the kernel would refuse (not available, or not allowed to this
+    user: /proc/sys/net/ipv4/tcp_allowed_congestion_control) stops the run
+    here with the reason, rather than at the first server.
+    """
+    default = Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()
+    names: list[str] = []
+    for name in (n.strip() for n in spec.split(",")):
+        name = default if name == "default" else name
+        if name and name not in names:
+            names.append(name)
+    for name in names:
+        with socket.socket() as probe:
+            try:
+                probe.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, name.encode())
+            except OSError as e:
+                sys.exit(f"compare: --congestion {name}: the kernel refuses it ({e.strerror}); available: "
+                         + Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().strip())
+    return names
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="scripts/compare",
@@ -523,6 +600,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-build", action="store_true", help="use build/release as it is")
     p.add_argument("--build-dir", help="measure the binaries of this Release build directory "
                                         "instead of build/release (implies --no-build)")
+    p.add_argument("--clients", default="loadgen",
+                   help="comma-separated clients for the HTTP scenarios: loadgen (always the "
+                        "reference), wrk (a second, independent client); e.g. loadgen,wrk")
+    p.add_argument("--congestion", default="",
+                   help="comma-separated TCP congestion controls to run every scenario under, set per "
+                        "socket (LD_PRELOAD bench/tcp_cc), e.g. cubic,default; default: the machine's, "
+                        "unnamed")
     p.add_argument("--no-strace", action="store_true", help="skip the system call counts")
     p.add_argument("--out", default=str(REPO / "results"), help="results directory (default results/)")
     p.add_argument("--soak", action="store_true",
@@ -576,6 +660,15 @@ def main(argv: list[str]) -> int:
         finally:
             shutil.rmtree(root, ignore_errors=True)
     scenarios = sc.selected(tier, args.scenarios.split(",") if args.scenarios else None)
+    clients = [c.strip() for c in args.clients.split(",") if c.strip()]
+    if "loadgen" not in clients or set(clients) - set(sc.CLIENTS):
+        sys.exit(f"compare: --clients takes loadgen and optionally wrk, not {args.clients!r}")
+    if "wrk" in clients and binaries.wrk is None:
+        sys.exit("compare: --clients wrk needs wrk (apt-get install wrk; scripts/install-deps --bench)")
+    ccs = congestion_controls(args.congestion)
+    if ccs and binaries.tcp_cc is None:
+        sys.exit(f"compare: --congestion needs {BUILD_DIR}/bench/tcp_cc/libiolab_tcp_cc.so (build it first)")
+    scenarios = sc.expanded(scenarios, clients, ccs)
     if not variants or not scenarios:
         sys.exit("compare: nothing to run (check --only and --scenarios)")
     full = tier == "full"
@@ -611,6 +704,11 @@ def main(argv: list[str]) -> int:
     elapsed = time.monotonic() - started
 
     env = report.environment(REPO, BUILD_DIR, binaries, pinning, nofile, tier, timing)
+    if "wrk" in clients:
+        env["second client"] = f"{_wrk_version(binaries.wrk)}, 1 thread, HTTP scenarios only (checks status codes, not bodies)"
+    if ccs:
+        env["congestion control per run"] = (", ".join(ccs) + " (set on every socket of server and "
+                                             "client with TCP_CONGESTION, bench/tcp_cc; named in each scenario)")
     report.write_all(out_dir, tier, timing, cells, syscalls, env, elapsed, interrupted)
     try:
         import plots

@@ -39,13 +39,15 @@ How to read this:
 - **fds**, **procs/threads**: the most descriptors, processes and threads seen.
   For stage02 the process count also says how many clients it had got to:
   forking for a thousand newcomers while serving the others takes seconds.
+- **runs**: the slowest and the fastest run against the median (the rate
+  column's unit); ⚑ where either lies more than 10% away.
 - Numbers are medians of the runs; errors are summed. The machine is shared
   and noisy: compare servers within this table, not across machines or days.
 """
 
 CSV_COLUMNS = [
     "scenario", "workload", "conns", "idle", "size_bytes", "server", "status", "note", "runs",
-    "rps", "MBps", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
+    "rps", "MBps", "rate_min", "rate_max", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
     "cpu_us_per_req", "cpu_s_per_GB", "cpu_cores", "switches_per_req",
     "rss_peak", "pss", "fds_peak", "procs_peak", "threads_peak", "errors", "requests",
 ]
@@ -79,6 +81,38 @@ def _cpu_per_req(v: float | None) -> str:
 
 
 # ---------------------------------------------------------------------------
+# Spread: how far the runs of a cell lie from their median
+
+# Beyond this, a cell's runs disagree too much for its median to be quoted
+# as a difference between servers: the tables mark it.
+SPREAD_LIMIT = 0.10
+
+
+def rate_key(scenario) -> str:
+    return "MBps" if scenario.per_byte else "rps"
+
+
+def spread(cell) -> tuple[float, float] | None:
+    """(slowest run, fastest run) relative to the median rate, e.g. (-0.08, 0.12)."""
+    key = rate_key(cell.scenario)
+    values = [r[key] for r in cell.runs if isinstance(r.get(key), (int, float))]
+    median = cell.median.get(key)
+    if len(values) < 2 or not median:
+        return None
+    return min(values) / median - 1, max(values) / median - 1
+
+
+def spread_text(cell) -> str:
+    """"−8%/+12% ⚑": the runs' range around the median; ⚑ beyond ±10%."""
+    rel = spread(cell)
+    if rel is None:
+        return "—"
+    lo, hi = rel
+    flag = " ⚑" if max(-lo, hi) > SPREAD_LIMIT else ""
+    return f"{lo * 100:+.0f}%/{hi * 100:+.0f}%".replace("-", "−") + flag
+
+
+# ---------------------------------------------------------------------------
 # summary.md
 
 
@@ -86,9 +120,9 @@ def _row(cell) -> list[str]:
     s, m = cell.scenario, cell.median
     name = cell.variant.label
     if cell.status == "n/a":
-        return [name, cell.note] + ["—"] * 9
+        return [name, cell.note] + ["—"] * 10
     if cell.status == "failed" and not m:
-        return [name, f"failed: {cell.note}"] + ["—"] * 9
+        return [name, f"failed: {cell.note}"] + ["—"] * 10
     rate = _num(m.get("rps"))
     if s.per_byte:
         mbps = m.get("MBps")
@@ -103,7 +137,7 @@ def _row(cell) -> list[str]:
         errors += " (" + ", ".join(f"{k} {v:,}" for k, v in m.get("error_kinds", {}).items()) + ")"
     if cell.status == "failed":
         errors += f"; failed: {cell.note}"
-    return [name, rate, _us(m.get("p50_us")), _us(m.get("p99_us")), cpu,
+    return [name, rate, spread_text(cell), _us(m.get("p50_us")), _us(m.get("p99_us")), cpu,
             _num(m.get("switches_per_req"), 2), _bytes(m.get("rss_peak")), _bytes(m.get("pss")),
             _num(m.get("fds_peak")), procs, errors]
 
@@ -128,6 +162,9 @@ def _glance(cell) -> str:
         text = _num(m.get("MBps")) + " MB/s"
         if "cpu_s_per_GB" in m:
             text += f", {m['cpu_s_per_GB']:.2f} CPU s/GB"
+    rel = spread(cell)
+    if rel and max(-rel[0], rel[1]) > SPREAD_LIMIT:
+        text += " ⚑"
     return text + (" ⚠" if m.get("errors") or cell.status == "failed" else "")
 
 
@@ -159,15 +196,16 @@ def summary_markdown(tier: str, timing: dict, cells: list, syscalls: list[dict],
     out += ["", "## At a glance", "",
             "Requests per second, or MB/s and server CPU seconds per GB for files of 1 MiB and "
             "more; medians; "
-            "⚠ marks errors (see the "
+            f"⚑ marks a cell whose runs spread more than ±{SPREAD_LIMIT:.0%} around the median "
+            "(compare it with care), ⚠ marks errors (see the "
             "scenario's table). Empty: the server does not take part in that scenario.", "",
             glance_table(cells, scenarios)]
     for s in scenarios:
         file_cols = s.per_byte
-        header = ["server", "MB/s" if file_cols else "req/s", "p50", "p99",
+        header = ["server", "MB/s" if file_cols else "req/s", "runs", "p50", "p99",
                   "CPU s/GB" if file_cols else "CPU/req", "ctx sw/req", "peak RSS", "PSS",
                   "fds", "procs/threads", "errors"]
-        align = ["---"] + ["--:"] * 9 + ["---"]
+        align = ["---"] + ["--:"] * 10 + ["---"]
         rows = [_row(c) for c in cells if c.scenario == s]
         out += ["", f"## {s.name}", ""]
         if s.min_duration_s > timing["duration_s"]:
@@ -200,6 +238,9 @@ def _csv_row(cell) -> dict:
     row = {"scenario": s.name, "workload": s.workload, "conns": s.conns, "idle": s.idle,
            "size_bytes": s.file_size if s.is_file else s.size, "server": cell.variant.label,
            "status": cell.status, "note": cell.note, "runs": len(cell.runs)}
+    rates = [r[rate_key(s)] for r in cell.runs if isinstance(r.get(rate_key(s)), (int, float))]
+    if rates:
+        row["rate_min"], row["rate_max"] = round(min(rates), 3), round(max(rates), 3)
     for key in CSV_COLUMNS:
         if key not in row:
             v = m.get(key)
@@ -211,7 +252,8 @@ def _cell_json(cell) -> dict:
     s = cell.scenario
     return {
         "scenario": {"name": s.name, "workload": s.workload, "conns": s.conns, "idle": s.idle,
-                     "size": s.size, "file": s.file, "file_size": s.file_size},
+                     "size": s.size, "file": s.file, "file_size": s.file_size,
+                     "client": s.client, "cc": s.cc},
         "server": cell.variant.label, "binary": cell.variant.name, "flags": list(cell.variant.flags),
         "status": cell.status, "note": cell.note, "median": cell.median, "runs": cell.runs,
         "server_summary": cell.server_summary,

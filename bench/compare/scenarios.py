@@ -1,7 +1,7 @@
 """The scenario matrix: what every server is put through, as data.
 
-Read MEASURING.md first. In short, on a 2-core machine:
-- one connection measures the cross-core wake-up (~85 us), not the server:
+docs/measuring.md says why; in short, on a 2-core machine:
+- one connection measures the cross-core wake-up, not the server:
   it is here for the latency lesson (busy polling vs sleeping) and stage01;
 - servers are compared at 10 to 1000 connections;
 - select and poll lose only when most descriptors are idle, hence the
@@ -15,6 +15,7 @@ protocol's `GET` for the stages (a few bytes of header less per reply).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -35,6 +36,8 @@ class Scenario:
     file: str = ""  # get / http-get: the file under the document root
     tiers: frozenset[str] = frozenset({"full"})  # smoke, quick, full
     min_duration_s: float = 0  # measure at least this long (few, long requests)
+    client: str = "loadgen"  # loadgen | wrk (a second, independent client: http-get only)
+    cc: str = ""  # TCP congestion control of every socket in the run ("": the machine's default)
 
     @property
     def is_file(self) -> bool:
@@ -120,6 +123,28 @@ SELECT_MAX_CLIENTS = 1024 - 12
 # So it runs with a thread per client (its --threads allows up to 1024); its
 # cost is then the threads' memory and switches, which the table shows.
 THREAD_CAP = 1024
+
+
+CLIENTS = ("loadgen", "wrk")
+
+
+def expanded(scenarios: list[Scenario], clients: list[str], ccs: list[str]) -> list[Scenario]:
+    """Each scenario once per congestion control and per client that can run it.
+
+    Only the load generator speaks every workload; wrk runs the HTTP ones
+    (it checks status codes, not bodies). A second client or a congestion
+    control is named in the scenario ("http-get 1 MiB, c=10, wrk, cubic"),
+    so each is a cell of its own and the defaults keep their usual names.
+    """
+    out = []
+    for s in scenarios:
+        for cc in ccs or [""]:
+            for client in clients or ["loadgen"]:
+                if client != "loadgen" and s.workload != "http-get":
+                    continue
+                suffix = (f", {client}" if client != "loadgen" else "") + (f", {cc}" if cc else "")
+                out.append(dataclasses.replace(s, name=s.name + suffix, client=client, cc=cc))
+    return out
 
 
 def duration_for(scenario: Scenario, base_s: float) -> float:

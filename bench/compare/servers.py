@@ -64,6 +64,8 @@ VARIANTS: dict[str, list[Variant]] = {
         Variant("stage08_zero_copy", ("--copy", "mmap"), "mmap", echo=False),
         Variant("stage08_zero_copy", ("--copy", "splice"), "splice", echo=False),
         Variant("stage08_zero_copy", ("--copy", "read"), "read", echo=False),
+        # O_DIRECT reads: no page cache, so every cell reads from the disk.
+        Variant("stage08_zero_copy", ("--copy", "direct"), "direct", echo=False),
     ],
     # One thread: the server gets one core, as every other server does.
     "asio_server": [Variant("asio_server", ("--threads", "1"))],
@@ -95,6 +97,8 @@ class Binaries:
     servers: dict[str, Path] = field(default_factory=dict)  # name -> path, in course order
     loadgen: Path | None = None
     nginx: Path | None = None
+    wrk: Path | None = None  # the second, independent HTTP client (Debian's wrk)
+    tcp_cc: Path | None = None  # LD_PRELOAD library behind --congestion (bench/tcp_cc)
 
 
 def discover(build_dir: Path) -> Binaries:
@@ -114,7 +118,21 @@ def discover(build_dir: Path) -> Binaries:
         found.loadgen = loadgen
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
     found.nginx = Path(nginx) if nginx else None
+    wrk = shutil.which("wrk")
+    found.wrk = Path(wrk) if wrk else None
+    tcp_cc = build_dir / "bench/tcp_cc/libiolab_tcp_cc.so"
+    found.tcp_cc = tcp_cc.resolve() if tcp_cc.exists() else None
     return found
+
+
+def congestion_env(binaries: Binaries, cc: str) -> dict[str, str]:
+    """The environment that runs a program's TCP under `cc` ("": unchanged)."""
+    if not cc:
+        return {}
+    if binaries.tcp_cc is None:
+        raise ServerError("--congestion needs bench/tcp_cc/libiolab_tcp_cc.so (build the release preset)")
+    preload = " ".join(p for p in (os.environ.get("LD_PRELOAD", ""), str(binaries.tcp_cc)) if p)
+    return {"LD_PRELOAD": preload, "IOLAB_TCP_CONGESTION": cc}
 
 
 def variants_of(binaries: Binaries, full: bool) -> list[Variant]:
@@ -200,13 +218,15 @@ class Server:
     """
 
     def __init__(self, variant: Variant, binaries: Binaries, root: Path, cpu: int | None,
-                 extra_flags: tuple[str, ...] = (), wrap: list[str] | None = None):
+                 extra_flags: tuple[str, ...] = (), wrap: list[str] | None = None,
+                 env: dict[str, str] | None = None):
         self.variant = variant
         self.binaries = binaries
         self.root = root
         self.cpu = cpu
         self.extra_flags = extra_flags
         self.wrap = wrap or []  # e.g. ["strace", "-f", "-c", "-o", FILE]
+        self.env = env or {}  # added to the runner's environment (e.g. congestion_env)
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.pid = 0  # the server's own pid (not strace's when wrapped)
@@ -242,7 +262,7 @@ class Server:
         self.proc = subprocess.Popen(
             [*self.wrap, *self.command()],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
-            start_new_session=True,
+            start_new_session=True, env={**os.environ, **self.env} if self.env else None,
             preexec_fn=pin_to(ALL_CPUS if self.variant.all_cores and self.cpu is not None else self.cpu))
         try:
             if self.variant.is_nginx:

@@ -5,8 +5,8 @@
 // round trip is two blocking reads that wake the other side, so two context
 // switches plus four small system calls.
 //
-// What to expect on the course machine (2 vCPU KVM guest; MEASURING.md has
-// the reference figures):
+// What to expect on the course machine (2 vCPU KVM guest; docs/measuring.md
+// quotes the committed run, docs/results/micro/bench_context_switch.json):
 //   same core:    ~1.8-2.3 us round trip, threads and processes within ~15%:
 //                 on a modern kernel the switch itself is not where the time
 //                 goes (a process switch changes the page tables, but PCID

@@ -32,8 +32,8 @@
 // with the receiver on another CPU the sender spends most of its time running
 // TCP's receive path and waking the other vCPU (perf: softirq and
 // spin_unlock_irqrestore, not copies), which here costs more with sendfile, not
-// less. (MEASURING.md's server-level figure, ~0.29 vs ~0.13 s/GB for a 64 MiB
-// file, came from a different harness.) mmap_write saves the first copy but
+// less. (The runner's server-level figure, read against sendfile in CPU s/GB,
+// is in docs/measuring.md.) mmap_write saves the first copy but
 // pays a page fault per 4 KiB page of each fresh mapping.
 //
 // Run: bench_copy_paths [--benchmark_min_time=0.05]

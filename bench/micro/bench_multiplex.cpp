@@ -13,10 +13,11 @@
 // likely because the kernel structures of thousands of sockets, all walked on
 // every call, no longer fit in the caches - while epoll_wait still takes
 // ~0.18 us, whatever N.
-// (MEASURING.md's reference figures, from a different harness: 60 / 58 / 1.0 us
-// at N = 1000.) The fit printed after each family ("_BigO") gives the cost per
-// watched descriptor for select and poll (fitted as O(N)) and the constant for
-// epoll (fitted as O(1)); "_RMS" says how well the fit holds.
+// (docs/measuring.md quotes the committed run,
+// docs/results/micro/bench_multiplex.json.) The fit printed after each
+// family ("_BigO") gives the cost per watched descriptor for select and poll
+// (fitted as O(N)) and the constant for epoll (fitted as O(1)); "_RMS" says
+// how well the fit holds.
 //
 // select stops at N = 1000: it cannot watch a descriptor numbered FD_SETSIZE
 // (1024) or above, and stdio and the benchmark's own files hold a few low

@@ -10,7 +10,7 @@
 // What to expect on the course machine (2 vCPU KVM guest): std::thread
 // create + join ~12 us; fork + waitpid of this small process ~150 us; with a
 // 64 MiB touched heap ~1.3 ms and with 256 MiB ~3.7 ms, growing with the heap.
-// (MEASURING.md's reference figures: ~41 us / ~184 us / ~3.7 ms for 256 MiB.)
+// (docs/measuring.md quotes the committed run: docs/results/micro/bench_spawn.json.)
 //
 // Run: bench_spawn [--benchmark_min_time=0.05]
 

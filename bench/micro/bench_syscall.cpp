@@ -4,9 +4,10 @@
 // of the user/kernel boundary.
 //
 // What to expect on the course machine (2 vCPU KVM guest): a plain function
-// call well under 1 ns (a few cycles), a trivial system call (getppid) ~75-95 ns
-// (MEASURING.md: ~95 ns), and clock_gettime() ~16 ns because the vDSO answers
-// it in user space without entering the kernel at all. So one system call
+// call well under 1 ns (a few cycles), a trivial system call (getppid)
+// ~75-95 ns (the committed run: docs/measuring.md), and clock_gettime()
+// ~16 ns because the vDSO answers it in user space without entering the
+// kernel at all. So one system call
 // costs about a hundred function calls.
 //
 // Run: bench_syscall [--benchmark_min_time=0.05]

@@ -1,11 +1,13 @@
-// The adversarial suite: what every server must survive (bad input gets a
-// clear error reply and never crashes, hangs or leaks a server). Each test case starts a server of
-// its own, attacks it, measures it from /proc (memory, descriptors, CPU, CLOSE_WAIT sockets), and
-// ends by checking it is still alive, still answering, and stops cleanly on SIGTERM with no
-// sanitizer report: a crash, a SIGPIPE death or a leak anywhere in the case fails that case.
+// The adversarial suite: what every server must survive (docs/protocol.md,
+// "What no client can do": bad input gets a clear error reply and never
+// crashes, hangs or leaks a server). Each test case starts a server of its
+// own, attacks it, measures it from /proc (memory, descriptors, CPU,
+// CLOSE_WAIT sockets), and ends by checking it is still alive, still
+// answering, and stops cleanly on SIGTERM with no sanitizer report: a crash,
+// a SIGPIPE death or a leak anywhere in the case fails that case.
 //
-// The client, the server process and the /proc probes are the conformance
-// suite's (tests/support): this suite is part of the same contract, in a
+// The client, the server process and the /proc probes are tests/support's,
+// as in the conformance suite: this suite is part of the same contract, in a
 // program of its own because its cases are heavier and need their own files.
 #pragma once
 
@@ -28,9 +30,9 @@ namespace adversarial {
 using namespace testkit;  // the client, the server process, the /proc probes
 
 // What a server's I/O model lets it do. The defaults are the full contract
-// (the protocol in README.md); a model that legitimately differs says so
-// with a flag (passed by iolab_conformance() in cmake/iolab.cmake), and the
-// cases read the fields.
+// of docs/protocol.md; a model that legitimately differs says so with a flag
+// (passed by iolab_conformance() in cmake/iolab.cmake), and the cases read
+// the fields.
 //
 // To add one: a field here, its flag in main.cpp, and the cases that read it.
 struct Expectations {

@@ -3,7 +3,7 @@
 //
 // accept() fails with EMFILE while the newcomers wait in the backlog, and
 // the listener stays readable: a loop that only retries spins at 100% CPU
-// without serving anyone. DESIGN.md asks instead: refuse the newcomer (ERR
+// without serving anyone. docs/protocol.md asks instead: refuse the newcomer (ERR
 // 503 busy, then close), keep serving the clients already in, and serve new
 // ones again once descriptors free up.
 //

@@ -14,9 +14,9 @@ namespace conformance {
 using namespace testkit;  // the client, the server process, the /proc probes
 
 // What the stage's I/O model lets it do. The defaults are the full contract
-// (the protocol in README.md); a stage whose model legitimately differs says
-// so with a flag (passed by iolab_conformance() in cmake/iolab.cmake), and
-// the test cases read these fields: one field, one flag, no copy of the suite.
+// of docs/protocol.md; a stage whose model legitimately differs says so with a flag
+// (passed by iolab_conformance() in cmake/iolab.cmake), and the test cases
+// read these fields: one field, one flag, no copy of the suite.
 //
 // To add one: a field here, its flag in main.cpp's `expectation_flags()`,
 // and the test cases that read it.

@@ -7,7 +7,7 @@
 // --server-arg flags (and the --server-env variables in its environment only:
 // tests/faults preloads a fault-injecting library into the server this way),
 // reads its `listening on HOST:PORT` line, and checks the
-// protocol (README.md) over real sockets. cmake/iolab.cmake registers it in
+// protocol of docs/protocol.md over real sockets. cmake/iolab.cmake registers it in
 // CTest once per stage, with that stage's expectations as flags.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>

@@ -17,7 +17,7 @@ using namespace model;
 
 namespace {
 
-const std::vector<std::string> copy_paths{"sendfile", "splice", "mmap", "read"};
+const std::vector<std::string> copy_paths{"sendfile", "splice", "mmap", "read", "direct"};
 
 }  // namespace
 

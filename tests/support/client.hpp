@@ -2,7 +2,8 @@
 // timeout on every read and every write, so a hung server fails the test
 // case that met it instead of hanging CTest. Every suite uses it (namespace
 // testkit: tests/support, shared by the conformance, adversarial and model
-// tests), with the server process and the /proc probes beside it.
+// tests, which check docs/protocol.md's contract), with the server process
+// and the /proc probes beside it.
 //
 // Failures are reported by throwing TestError; Catch2 turns the
 // exception into a failed test case and prints its message. So test cases
