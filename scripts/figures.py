@@ -131,7 +131,7 @@ class Sources:
         median = dict(cell.get("median", {}))
         file_size = cell["scenario"].get("file_size") or 0
         if "cpu_s_per_GB" not in median and file_size and median.get("rps") and "cpu_cores" in median:
-            # As bench/compare/compare.py derives it, for older files.
+            # As bench/compare/runner.py derives it, for older files.
             median["cpu_s_per_GB"] = median["cpu_cores"] / (median["rps"] * file_size / 1e9)
         if metric not in median or not isinstance(median[metric], (int, float)):
             numbers = sorted(k for k, v in median.items() if isinstance(v, (int, float)))

@@ -24,18 +24,32 @@ def _ok(cells):
     return [c for c in cells if c.status == "ok" and c.median]
 
 
+def _in_order(names) -> list[str]:
+    """Each name once, in the order first seen."""
+    return list(dict.fromkeys(names))
+
+
 def _servers(cells) -> list[str]:
     """Server labels in the order they ran (course order, then asio, nginx)."""
-    seen = []
-    for c in cells:
-        if c.variant.label not in seen:
-            seen.append(c.variant.label)
-    return seen
+    return _in_order(c.variant.label for c in cells)
 
 
 def _colors(labels: list[str]) -> dict[str, tuple]:
     cmap = plt.get_cmap("tab20")
     return {label: cmap(i % 20) for i, label in enumerate(labels)}
+
+
+def _ramp(cmap_name: str, names: list[str], low: float, span: float) -> dict[str, tuple]:
+    """Colours from one colour map, evenly from `low` to `low + span`, one per name."""
+    cmap = plt.get_cmap(cmap_name)
+    return {name: cmap(low + span * k / max(1, len(names) - 1)) for k, name in enumerate(names)}
+
+
+def _save(fig, path: Path, **layout) -> bool:
+    fig.tight_layout(**layout)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
 
 
 _thousands = FuncFormatter(lambda v, _: f"{v / 1000:,.0f}k" if v >= 1000 else f"{v:,.0f}")
@@ -63,10 +77,7 @@ def rps_vs_conns(cells, path: Path) -> bool:
     ax.set_title("echo 64 B: throughput against connections\n(stage01 serves one at a time: only c=1)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, path)
 
 
 def _short(v: float) -> str:
@@ -110,6 +121,21 @@ def _why_not(cells, match):
     return lambda g, s: reasons.get((g, s))
 
 
+def _bar_chart(path: Path, groups: list[str], series: list[str], lookup: dict, colors,
+               ylabel: str, title: str, note=None, yformat=None) -> bool:
+    """One panel of grouped bars, servers along x, lookup[(server, series)] up y."""
+    fig, ax = plt.subplots(figsize=(9, 5))
+    _grouped_bars(ax, groups, series, lambda g, s: lookup.get((g, s)), colors, note=note,
+                  show_values=True)
+    if yformat:
+        ax.yaxis.set_major_formatter(yformat)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
 def idle_cost(cells, path: Path) -> bool:
     """req/s of 10 busy connections with 0, 1,000 and 10,000 idle ones beside them."""
     points = [c for c in _ok(cells) if c.scenario.workload == "echo" and c.scenario.conns == 10
@@ -122,22 +148,13 @@ def idle_cost(cells, path: Path) -> bool:
     tried = [c for c in cells if c.scenario.workload == "echo" and c.scenario.conns == 10
              and c.scenario.size == 64 and c.scenario.idle in names]
     why = _why_not(tried, lambda c: (c.variant.label, names[c.scenario.idle]))
-    cmap = plt.get_cmap("viridis")
-    colors = {names[i]: cmap(0.15 + 0.7 * k / max(1, len(idles) - 1)) for k, i in enumerate(idles)}
+    series = [names[i] for i in idles]
     lookup = {(c.variant.label, names[c.scenario.idle]): c.median["rps"] for c in points}
-    fig, ax = plt.subplots(figsize=(9, 5))
-    _grouped_bars(ax, servers, [names[i] for i in idles], lambda g, s: lookup.get((g, s)), colors,
-                  note=why, show_values=True)
-    ax.yaxis.set_major_formatter(_thousands)
-    ax.set_ylabel("requests per second (median)")
-    ax.set_title("10 busy connections among idle ones (echo 64 B)\n"
-                 "select and poll scan every descriptor per call; epoll only the ready ones")
-    ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _bar_chart(path, servers, series, lookup, _ramp("viridis", series, 0.15, 0.7),
+                      "requests per second (median)",
+                      "10 busy connections among idle ones (echo 64 B)\n"
+                      "select and poll scan every descriptor per call; epoll only the ready ones",
+                      note=why, yformat=_thousands)
 
 
 def cpu_per_gb(cells, path: Path) -> bool:
@@ -146,25 +163,12 @@ def cpu_per_gb(cells, path: Path) -> bool:
               and c.scenario.file_size >= 1024 * 1024]
     if not points:
         return False
-    servers = _servers(points)
-    scen = []
-    for c in points:
-        if c.scenario.name not in scen:
-            scen.append(c.scenario.name)
-    cmap = plt.get_cmap("plasma")
-    colors = {s: cmap(0.15 + 0.6 * k / max(1, len(scen) - 1)) for k, s in enumerate(scen)}
+    scen = _in_order(c.scenario.name for c in points)
     lookup = {(c.variant.label, c.scenario.name): c.median["cpu_s_per_GB"] for c in points}
-    fig, ax = plt.subplots(figsize=(9, 5))
-    _grouped_bars(ax, servers, scen, lambda g, s: lookup.get((g, s)), colors, show_values=True)
-    ax.set_ylabel("server CPU seconds per GB sent (median)")
-    ax.set_title("What sending a file costs the server's CPU\n"
-                 "(read+write copies twice through user space; sendfile/splice do not)")
-    ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _bar_chart(path, _servers(points), scen, lookup, _ramp("plasma", scen, 0.15, 0.6),
+                      "server CPU seconds per GB sent (median)",
+                      "What sending a file costs the server's CPU\n"
+                      "(read+write copies twice through user space; sendfile/splice do not)")
 
 
 def latency(cells, path: Path) -> bool:
@@ -175,8 +179,7 @@ def latency(cells, path: Path) -> bool:
     if not conns:
         return False
     pcts = [("p50_us", "p50"), ("p90_us", "p90"), ("p99_us", "p99"), ("p999_us", "p99.9")]
-    cmap = plt.get_cmap("cividis")
-    colors = {name: cmap(0.1 + 0.8 * k / (len(pcts) - 1)) for k, (_, name) in enumerate(pcts)}
+    colors = _ramp("cividis", [name for _, name in pcts], 0.1, 0.8)
     fig, axes = plt.subplots(len(conns), 1, figsize=(9, 3.2 * len(conns)), squeeze=False)
     for ax, n in zip(axes[:, 0], conns):
         here = [c for c in points if c.scenario.conns == n]
@@ -189,10 +192,7 @@ def latency(cells, path: Path) -> bool:
         ax.grid(True, axis="y", alpha=0.3)
     handles, names = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, names, loc="upper center", ncol=4, fontsize=9, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (3.2 * len(conns))))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, path, rect=(0, 0, 1, 1 - 0.35 / (3.2 * len(conns))))
 
 
 def write_all(out_dir: Path, cells) -> list[str]:

@@ -41,8 +41,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import procstat
-import servers as sv
+from . import procstat
+from . import servers as sv
 
 # Event-driven servers only: the blocking stages (01-03) are bounded by
 # their model (a slow client holds a thread or a process, by design), and

@@ -1,35 +1,16 @@
-#!/usr/bin/python3
-"""iolab's comparison runner: every built server, one scenario matrix, one table.
-
-    scripts/compare                    build in Release, run the quick matrix (a few minutes)
-    scripts/compare --full             the whole matrix (much longer)
-    scripts/compare --smoke            each server driven for a moment; non-zero exit if one fails
-    scripts/compare --only stage07_epoll,asio_server --scenarios echo
-    scripts/compare --soak             minutes of mixed, hostile load per event-driven server (soak.py)
-
-For each scenario, in rounds (run 1 of every server, then run 2...): start
-the server pinned to one core, run the load generator pinned to the other,
-sample the server's process tree from /proc meanwhile, stop the server.
-Medians over the rounds go in the table. Then, separately, count each
-server's system calls per request under `strace -f -c`. Results go to
-results/: summary.md, results.csv, results.json, environment.md and PNG
-plots.
-
-Only one benchmark ever runs at a time: on two cores a second one would
-measure the first.
+"""The matrix: one load generator run per cell, the server sampled from /proc
+meanwhile, medians over rounds, and the system calls per request under strace.
+The command line and the order of the steps are in __main__.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import resource
 import select
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,17 +19,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import procstat  # noqa: E402
-import report  # noqa: E402
-import scenarios as sc  # noqa: E402
-import servers as sv  # noqa: E402
+from . import procstat
+from . import scenarios as sc
+from . import servers as sv
 
 REPO = Path(__file__).resolve().parents[2]
 # What stage10 prints when the kernel or a seccomp filter forbids io_uring.
 UNAVAILABLE = "io_uring unavailable"
-BUILD_DIR = REPO / "build/release"
 
 
 # ---------------------------------------------------------------------------
@@ -96,7 +73,7 @@ def choose_cpus() -> tuple[int | None, int | None]:
     return server_cpu, client_cpu
 
 
-def build(log_path: Path) -> None:
+def build(log_path: Path, build_dir: Path) -> None:
     """cmake --preset release && cmake --build --preset release (output to a log)."""
     started = time.monotonic()
     print("building (Release): cmake --preset release && cmake --build --preset release ...", flush=True)
@@ -109,7 +86,7 @@ def build(log_path: Path) -> None:
                 tail = log_path.read_text(errors="replace").splitlines()[-25:]
                 print("\n".join(tail))
                 sys.exit(f"compare: the build failed (full log: {log_path}); fix it, or run with "
-                         f"--no-build to measure the binaries already in {BUILD_DIR}")
+                         f"--no-build to measure the binaries already in {build_dir}")
     print(f"  built in {time.monotonic() - started:.0f} s", flush=True)
 
 
@@ -552,182 +529,3 @@ def run_strace(ctx: Context, variants: list[sv.Variant], duration_s: float, out:
         out.append(entry)
 
 
-# ---------------------------------------------------------------------------
-
-
-def _wrk_version(wrk: Path) -> str:
-    r = subprocess.run([str(wrk), "-v"], capture_output=True, text=True)
-    text = (r.stdout or r.stderr).strip()
-    return text.splitlines()[0].split(" [")[0] if text else "wrk"
-
-
-def congestion_controls(spec: str) -> list[str]:
-    """--congestion's names, "default" resolved to the machine's, each checked.
-
-    A name the kernel would refuse (not available, or not allowed to this
-    user: /proc/sys/net/ipv4/tcp_allowed_congestion_control) stops the run
-    here with the reason, rather than at the first server.
-    """
-    default = Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()
-    names: list[str] = []
-    for name in (n.strip() for n in spec.split(",")):
-        name = default if name == "default" else name
-        if name and name not in names:
-            names.append(name)
-    for name in names:
-        with socket.socket() as probe:
-            try:
-                probe.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, name.encode())
-            except OSError as e:
-                sys.exit(f"compare: --congestion {name}: the kernel refuses it ({e.strerror}); available: "
-                         + Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().strip())
-    return names
-
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="scripts/compare",
-        description="Build in Release and run every built server (plus asio and nginx) "
-                    "through one scenario matrix; write results/.")
-    tier = p.add_mutually_exclusive_group()
-    tier.add_argument("--full", action="store_true", help="the whole matrix (5 runs x 3 s per cell)")
-    tier.add_argument("--smoke", action="store_true",
-                      help="each server driven ~0.5 s in two scenarios; exit 1 if any stage or asio fails")
-    p.add_argument("--only", help="comma-separated servers (binary names), e.g. stage07_epoll,asio_server,nginx")
-    p.add_argument("--scenarios", help="comma-separated substrings of scenario names, e.g. echo or 'c=100'")
-    p.add_argument("--runs", type=int, help="runs per cell (default: 3 quick, 5 full, 1 smoke)")
-    p.add_argument("--duration", type=float, help="measured seconds per run")
-    p.add_argument("--no-build", action="store_true", help="use build/release as it is")
-    p.add_argument("--build-dir", help="measure the binaries of this Release build directory "
-                                        "instead of build/release (implies --no-build)")
-    p.add_argument("--clients", default="loadgen",
-                   help="comma-separated clients for the HTTP scenarios: loadgen (always the "
-                        "reference), wrk (a second, independent client); e.g. loadgen,wrk")
-    p.add_argument("--congestion", default="",
-                   help="comma-separated TCP congestion controls to run every scenario under, set per "
-                        "socket (LD_PRELOAD bench/tcp_cc), e.g. cubic,default; default: the machine's, "
-                        "unnamed")
-    p.add_argument("--no-strace", action="store_true", help="skip the system call counts")
-    p.add_argument("--out", default=str(REPO / "results"), help="results directory (default results/)")
-    p.add_argument("--soak", action="store_true",
-                   help="instead of the matrix: soak each event-driven server under mixed, hostile "
-                        "load and check that memory, descriptors, threads and zombies stay flat")
-    p.add_argument("--soak-minutes", type=float, default=2.0, help="minutes per server (default 2)")
-    return p.parse_args(argv)
-
-
-def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    tier = "full" if args.full else "smoke" if args.smoke else "quick"
-    timing = dict(sc.TIMING[tier])
-    if args.runs:
-        timing["runs"] = args.runs
-    if args.duration:
-        timing["duration_s"] = args.duration
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    # Ctrl-C raises KeyboardInterrupt; make SIGTERM and SIGHUP do the same,
-    # so every `with Server` block stops its server on the way out.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.default_int_handler)
-
-    nofile = raise_fd_limit()
-    if args.build_dir:
-        global BUILD_DIR
-        BUILD_DIR = Path(args.build_dir).resolve()
-    elif not args.no_build:
-        build(out_dir / "build.log")
-    binaries = sv.discover(BUILD_DIR)
-    if binaries.loadgen is None:
-        sys.exit(f"compare: no load generator at {BUILD_DIR}/bench/loadgen/loadgen (build it first)")
-    variants = sv.variants_of(binaries, full=tier == "full")
-    if args.only:
-        wanted = {w.strip() for w in args.only.split(",") if w.strip()}
-        unknown = wanted - {v.name for v in variants}
-        if unknown:
-            print(f"compare: not built (or unknown): {', '.join(sorted(unknown))}", file=sys.stderr)
-        variants = [v for v in variants if v.name in wanted]
-    if args.soak:
-        import soak
-        server_cpu, client_cpu = choose_cpus()
-        pinning = (f"server on CPU {server_cpu}; load generators, hostile clients and this runner "
-                   f"on CPU {client_cpu}" if server_cpu is not None else "not pinned (a single CPU)")
-        root = make_docroot(False)
-        try:
-            return soak.run(variants, binaries, root, server_cpu, client_cpu, args.soak_minutes,
-                            out_dir, pinning)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-    scenarios = sc.selected(tier, args.scenarios.split(",") if args.scenarios else None)
-    clients = [c.strip() for c in args.clients.split(",") if c.strip()]
-    if "loadgen" not in clients or set(clients) - set(sc.CLIENTS):
-        sys.exit(f"compare: --clients takes loadgen and optionally wrk, not {args.clients!r}")
-    if "wrk" in clients and binaries.wrk is None:
-        sys.exit("compare: --clients wrk needs wrk (apt-get install wrk; scripts/install-deps --bench)")
-    ccs = congestion_controls(args.congestion)
-    if ccs and binaries.tcp_cc is None:
-        sys.exit(f"compare: --congestion needs {BUILD_DIR}/bench/tcp_cc/libiolab_tcp_cc.so (build it first)")
-    scenarios = sc.expanded(scenarios, clients, ccs)
-    if not variants or not scenarios:
-        sys.exit("compare: nothing to run (check --only and --scenarios)")
-    full = tier == "full"
-    matrix = [(s, v) for s in scenarios for v in variants if applicable(v, s, full)]
-
-    server_cpu, client_cpu = choose_cpus()
-    pinning = (f"server on CPU {server_cpu}; load generator and this runner on CPU {client_cpu}"
-               if server_cpu is not None else "not pinned (a single CPU)")
-    estimate = sum(timing["runs"] * (sc.duration_for(s, timing["duration_s"])
-                                     + sc.warmup_for(s, timing["warmup_s"]) + 0.15)
-                   for s, v in matrix if not sc.limitation(v.name, s))
-    if not args.no_strace:
-        estimate += sum(2.5 for v in variants if applicable(v, STRACE_SCENARIO, full))
-    print(f"{tier} matrix: {len(scenarios)} scenarios x {len(variants)} servers = {len(matrix)} cells, "
-          f"{timing['runs']} run(s) x {timing['duration_s']:g} s each (medians); about {estimate / 60:.1f} min", flush=True)
-    print(f"pinning: {pinning}; RLIMIT_NOFILE {nofile[0]}", flush=True)
-
-    root = make_docroot(full)
-    ctx = Context(binaries, root, server_cpu, client_cpu, timing, full)
-    started = time.monotonic()
-    cells: list[Cell] = []
-    syscalls: list[dict] = []
-    interrupted = False
-    try:
-        run_matrix(ctx, scenarios, variants, cells)
-        if not args.no_strace:
-            run_strace(ctx, variants, 1.0 if full else 0.5, syscalls, full)
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ninterrupted: servers stopped; writing what was measured", flush=True)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    elapsed = time.monotonic() - started
-
-    env = report.environment(REPO, BUILD_DIR, binaries, pinning, nofile, tier, timing)
-    if "wrk" in clients:
-        env["second client"] = f"{_wrk_version(binaries.wrk)}, 1 thread, HTTP scenarios only (checks status codes, not bodies)"
-    if ccs:
-        env["congestion control per run"] = (", ".join(ccs) + " (set on every socket of server and "
-                                             "client with TCP_CONGESTION, bench/tcp_cc; named in each scenario)")
-    report.write_all(out_dir, tier, timing, cells, syscalls, env, elapsed, interrupted)
-    try:
-        import plots
-        made = plots.write_all(out_dir, cells)
-        print(f"plots: {', '.join(made) if made else 'none (not enough data)'}")
-    except ImportError as e:
-        print(f"plots skipped: {e} (install python3-matplotlib and run with /usr/bin/python3)")
-    print(f"results in {out_dir}/ (summary.md, results.csv, results.json, environment.md) "
-          f"after {elapsed / 60:.1f} min")
-
-    failed = [(c, why) for c in cells if (why := failure(c, strict=tier == "smoke"))]
-    for c, why in failed:
-        print(f"FAILED: {c.variant.label} in {c.scenario.name}: {why}")
-    if interrupted:
-        return 130
-    # nginx is a yardstick that may be missing or misconfigured on a machine;
-    # a stage or the asio server that cannot be driven is a broken build.
-    return 1 if any(not c.variant.is_nginx for c, _ in failed) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
