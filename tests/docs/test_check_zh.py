@@ -89,7 +89,7 @@ LAB_EN = """\
 
 English | [中文](../zh/labs/07-epoll.md)
 
-Course text: [stage07_epoll/README.md](../../stage07_epoll/README.md).
+Course text: [stage07_epoll/README.md](../../stage07_epoll/README.md), in [its folder](../../stage07_epoll/).
 
 ## Lab 7.1: the ready list
 """
@@ -99,7 +99,7 @@ LAB_ZH = """\
 
 [English](../../labs/07-epoll.md) | 中文
 
-课文：[stage07_epoll/README.md](../stage07_epoll/README.md)。
+课文：[stage07_epoll/README.md](../stage07_epoll/README.md)，在[它的目录](../stage07_epoll/README.md)里。
 
 ## 实验 7.1：就绪列表
 """
@@ -255,7 +255,7 @@ def test_a_missing_chinese_page_fails_unless_allowed(tree):
 def test_an_untranslated_copy_fails(tree):
     write(tree, "docs/zh/labs/07-epoll.md", LAB_EN.replace("English | [中文](../zh/labs/07-epoll.md)",
                                                            "[English](../../labs/07-epoll.md) | 中文")
-          .replace("(../../stage07_epoll/README.md)", "(../stage07_epoll/README.md)"))
+          .replace("(../../stage07_epoll/", "(../stage07_epoll/"))
     assert check(tree) == (1, ["docs/zh/labs/07-epoll.md:1: no Chinese text outside code: not translated yet?"])
 
 
