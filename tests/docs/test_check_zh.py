@@ -38,7 +38,7 @@ epoll serves {FIG} req/s.
 | server | req/s |
 |---|---|
 | stage07 | {TABLE_FIG} |
-| stage06 | 1 |
+| stage06 | [1](../docs/results/summary.md) |
 
 ## How to watch it
 
@@ -73,7 +73,7 @@ epoll 每秒处理 {FIG} 个请求。
 | 服务器 | 请求/秒 |
 |---|---|
 | stage07 | {TABLE_FIG} |
-| stage06 | 1 |
+| stage06 | [1](../../results/summary.md) |
 
 ## 怎么观察
 
@@ -209,6 +209,12 @@ def test_a_missing_link_fails(tree):
     assert any("link missing" in p and "summary.md" in p for p in problems), problems
 
 
+def test_a_missing_link_in_a_table_row_fails(tree):
+    edit(tree, ZH_STAGE, "| stage06 | [1](../../results/summary.md) |", "| stage06 | 1 |")
+    problems = failing(tree)
+    assert any("link missing: [1](../docs/results/summary.md)" in p for p in problems), problems
+
+
 def test_a_link_to_another_file_fails(tree):
     write(tree, "docs/results/other.md", "# Other\n")
     edit(tree, ZH_STAGE, "(../../results/summary.md)", "(../../results/other.md)")
@@ -223,7 +229,7 @@ def test_a_chinese_page_must_link_the_chinese_page(tree):
 
 
 def test_a_dropped_table_row_fails(tree):
-    edit(tree, ZH_STAGE, "| stage06 | 1 |\n", "")
+    edit(tree, ZH_STAGE, "| stage06 | [1](../../results/summary.md) |\n", "")
     problems = failing(tree)
     assert any("table 1" in p and "English: 2 rows × 2 columns; Chinese: 1 rows × 2 columns" in p
                for p in problems), problems
