@@ -222,6 +222,16 @@ def test_a_link_to_another_file_fails(tree):
     assert any("link 1" in p and "differs" in p for p in problems), problems
 
 
+def test_a_link_to_another_section_fails(tree):
+    edit(tree, ZH_STAGE, "[工作原理](#工作原理)", "[工作原理](#怎么观察)")
+    problems = failing(tree)
+    assert any("link [工作原理](#怎么观察) goes to heading 4 of its page" in p and "to heading 2" in p
+               for p in problems), problems
+    edit(tree, ZH_STAGE, "[工作原理](#怎么观察)", "[工作原理](README.md)")
+    problems = failing(tree)
+    assert any("link [工作原理](README.md) has no anchor" in p for p in problems), problems
+
+
 def test_a_chinese_page_must_link_the_chinese_page(tree):
     edit(tree, ZH_STAGE, "(../labs/07-epoll.md#实验-71就绪列表)", "(../../labs/07-epoll.md#lab-71-the-ready-list)")
     problems = failing(tree)
