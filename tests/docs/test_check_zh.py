@@ -215,6 +215,15 @@ def test_a_missing_link_in_a_table_row_fails(tree):
     assert any("link missing: [1](../docs/results/summary.md)" in p for p in problems), problems
 
 
+def test_a_link_whose_text_runs_over_a_line_break_counts(tree):
+    edit(tree, "stage07_epoll/README.md", "read\n[how it works](#how-it-works) again.",
+         "read [how it\nworks](#how-it-works) again.")
+    assert check(tree) == (0, [])
+    edit(tree, ZH_STAGE, "[工作原理](#工作原理)", "工作原理")
+    problems = failing(tree)
+    assert any("link missing: [how it works](#how-it-works)" in p for p in problems), problems
+
+
 def test_a_link_to_another_file_fails(tree):
     write(tree, "docs/results/other.md", "# Other\n")
     edit(tree, ZH_STAGE, "(../../results/summary.md)", "(../../results/other.md)")
