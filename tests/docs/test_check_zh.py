@@ -172,6 +172,13 @@ def test_a_dropped_heading_fails_even_when_its_text_stays(tree):
     assert any("section 4 (## How to watch it)" in p and "has no counterpart" in p for p in problems), problems
 
 
+def test_a_merged_paragraph_fails(tree):
+    edit(tree, ZH_STAGE, "epoll 每秒处理", "epoll 的数据见上。\n\nepoll 每秒处理")
+    problems = failing(tree)
+    assert any("section 2 (## 工作原理) has 3 block(s)" in p and "its English counterpart" in p and ") 2:" in p
+               for p in problems), problems
+
+
 def test_a_changed_heading_level_fails(tree):
     edit(tree, ZH_STAGE, "### 数据", "## 数据")
     problems = failing(tree)
