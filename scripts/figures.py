@@ -80,8 +80,11 @@ class Sources:
             rel = SOURCE_FILES[source]
         elif source.startswith("micro:") and re.fullmatch(r"micro:[\w.-]+", source):
             rel = f"{MICRO_DIR}/{source[len('micro:'):]}.json"
+        elif source.startswith("runs:") and re.fullmatch(r"runs:[\w.-]+", source):
+            # Any other runner result set: docs/results/DIR/results.json.
+            rel = f"docs/results/{source[len('runs:'):]}/results.json"
         else:
-            raise FigureError(f"unknown source {source!r} (quick, files, transport or micro:NAME)")
+            raise FigureError(f"unknown source {source!r} (quick, files, transport, runs:DIR or micro:NAME)")
         path = self.root / rel
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
