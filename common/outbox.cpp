@@ -49,14 +49,18 @@ std::string_view Outbox::pending() const {
     return {base + pending_begin_, pending_end_ - pending_begin_};
 }
 
-Io Outbox::flush(int socket) {
+Io Outbox::flush(int socket, std::size_t budget) {
     Stats& counters = stats();
+    std::size_t spent = 0;  // bytes written by this call
     for (;;) {
         // 1. Whatever is pending (a head, or a chunk of a file) goes first.
         while (pending_begin_ < pending_end_) {
-            IoResult w = write_some(socket, pending(), more_ ? MSG_MORE : 0);
+            if (spent >= budget) return Io::would_block;  // this turn is over
+            IoResult w =
+                write_some(socket, pending().substr(0, budget - spent), more_ ? MSG_MORE : 0);
             if (w.status != Io::ok) return w.status;
             pending_begin_ += w.bytes;
+            spent += w.bytes;
             sent_ += w.bytes;
             counters.bytes_sent.fetch_add(w.bytes, std::memory_order_relaxed);
         }
@@ -95,9 +99,11 @@ Io Outbox::flush(int socket) {
 
         // 3. The file body, a chunk at a time.
         if (front.file_length > 0) {
+            if (spent >= budget) return Io::would_block;  // this turn is over
             if (sender_) {
-                IoResult s = sender_->send_body(socket, front);
+                IoResult s = sender_->send_body(socket, front, budget - spent);
                 if (s.status != Io::ok) return s.status;
+                spent += s.bytes;
                 sent_ += s.bytes;
                 counters.bytes_sent.fetch_add(s.bytes, std::memory_order_relaxed);
             } else if (!read_chunk(front, 0)) {

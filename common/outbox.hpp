@@ -25,9 +25,10 @@ namespace iolab {
 class BodySender {
 public:
     virtual ~BodySender() = default;
-    // ok (progress made: call again), would_block, or closed (the peer is
-    // gone, or the file ended early because it was truncated while we sent it).
-    virtual IoResult send_body(int socket, Response& r) = 0;
+    // Sends at most `max_bytes` (at least 1) of the body. ok (progress made:
+    // call again), would_block, or closed (the peer is gone, or the file
+    // ended early because it was truncated while we sent it).
+    virtual IoResult send_body(int socket, Response& r, std::size_t max_bytes) = 0;
     // The current response is finished or abandoned: drop per-response state.
     virtual void reset() {}
 };
@@ -39,10 +40,14 @@ public:
 
     void push(Response r);
 
-    // Writes as much as the socket accepts. ok: everything queued was sent.
-    // would_block: the socket is full, call again when writable. closed: the
+    // Writes as much as the socket accepts, but no more than `budget` bytes.
+    // ok: everything queued was sent. would_block: the socket is full, or
+    // this call's budget is spent; call again when writable. closed: the
     // peer is gone (or a file was truncated mid-body); close the connection.
-    Io flush(int socket);
+    // A loop serving many clients passes write_budget: a client that reads
+    // as fast as we write never fills its socket, and without a budget one
+    // flush() would send it a whole 256 MiB file while the others wait.
+    Io flush(int socket, std::size_t budget = unlimited);
 
     bool empty() const { return items_.empty(); }
     // The high-water mark: above it, stop reading (and parsing) this client's
@@ -59,6 +64,10 @@ public:
     static constexpr std::size_t max_queued_responses = 16;
     static constexpr std::size_t high_water_bytes = 256 * 1024;
     static constexpr std::size_t copy_chunk = 64 * 1024;
+    static constexpr std::size_t unlimited = SIZE_MAX;
+    // About half a millisecond of sending on loopback: a fair turn that
+    // costs the loop one more wait per MiB, which is noise.
+    static constexpr std::size_t write_budget = 1024 * 1024;
 
 private:
     bool read_chunk(Response& front, std::size_t offset);

@@ -45,10 +45,11 @@ inline iolab::IoResult progress(iolab::Response& r, ssize_t sent) {
 
 class Sendfile : public iolab::BodySender {
 public:
-    iolab::IoResult send_body(int socket, iolab::Response& r) override {
+    iolab::IoResult send_body(int socket, iolab::Response& r, std::size_t max_bytes) override {
         // One call moves at most 0x7ffff000 bytes (sendfile(2), NOTES): ask
         // for no more, or a 64-bit length would be cut or refused.
-        auto want = static_cast<std::size_t>(std::min<std::uint64_t>(r.file_length, 0x7ffff000));
+        auto want = static_cast<std::size_t>(
+            std::min<std::uint64_t>({r.file_length, 0x7ffff000, max_bytes}));
         off_t offset = r.file_offset;  // sendfile() advances this copy; we count `sent` ourselves
         return progress(r, ::sendfile(socket, r.file.get(), &offset, want));
     }
@@ -98,13 +99,14 @@ private:
 // as the same touch from user code would (mmap(2), "SIGBUS").
 class Mmap : public iolab::BodySender {
 public:
-    iolab::IoResult send_body(int socket, iolab::Response& r) override {
+    iolab::IoResult send_body(int socket, iolab::Response& r, std::size_t max_bytes) override {
         if (!mapping_) {
             mapping_ =
                 Mapping(r.file.get(), static_cast<std::size_t>(r.file_offset) + r.file_length);
             if (!mapping_) return {0, iolab::Io::closed};
         }
-        auto want = static_cast<std::size_t>(std::min<std::uint64_t>(r.file_length, 4 << 20));
+        auto want =
+            static_cast<std::size_t>(std::min<std::uint64_t>({r.file_length, 4 << 20, max_bytes}));
         return progress(r, ::send(socket, mapping_.data() + r.file_offset, want, MSG_NOSIGNAL));
     }
     void reset() override { mapping_.reset(); }
@@ -115,7 +117,7 @@ private:
 
 class Splice : public iolab::BodySender {
 public:
-    iolab::IoResult send_body(int socket, iolab::Response& r) override {
+    iolab::IoResult send_body(int socket, iolab::Response& r, std::size_t max_bytes) override {
         if (!pipe_out_) {
             int ends[2];
             if (::pipe2(ends, O_CLOEXEC | O_NONBLOCK) < 0) return {0, iolab::Io::closed};
@@ -135,8 +137,8 @@ public:
             if (n <= 0) return progress(r, n);  // 0: truncated
             in_pipe_ = static_cast<std::size_t>(n);
         }
-        ssize_t sent = ::splice(pipe_out_.get(), nullptr, socket, nullptr, in_pipe_,
-                                SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        ssize_t sent = ::splice(pipe_out_.get(), nullptr, socket, nullptr,
+                                std::min(in_pipe_, max_bytes), SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (sent > 0) in_pipe_ -= static_cast<std::size_t>(sent);
         return progress(r, sent);
     }
@@ -178,7 +180,7 @@ class Direct : public iolab::BodySender {
 public:
     static constexpr std::size_t chunk = 512 * 1024;  // one disk request per read
 
-    iolab::IoResult send_body(int socket, iolab::Response& r) override {
+    iolab::IoResult send_body(int socket, iolab::Response& r, std::size_t max_bytes) override {
         if (begin_ == end_) {  // the buffer is drained: refill it from the file
             if (!buffer_) {
                 buffer_ = AlignedBuffer(chunk);
@@ -186,7 +188,8 @@ public:
             }
             if (ssize_t n = fill(r); n <= 0) return progress(r, n);  // 0: truncated
         }
-        ssize_t sent = ::send(socket, buffer_.get() + begin_, end_ - begin_, MSG_NOSIGNAL);
+        ssize_t sent = ::send(socket, buffer_.get() + begin_, std::min(end_ - begin_, max_bytes),
+                              MSG_NOSIGNAL);
         if (sent > 0) begin_ += static_cast<std::size_t>(sent);
         return progress(r, sent);
     }
@@ -199,17 +202,32 @@ private:
     // Reads whole blocks from the one that holds file_offset (the bytes
     // before the offset are skipped, not sent). With O_DIRECT this waits
     // for the disk every time: no readahead has fetched the next blocks.
+    // A read may come back short (pread(2) allows it; with O_DIRECT it
+    // happens at the end of the file): read on until the buffer is full or
+    // holds the rest of the body, so that each fill sends a whole chunk.
     ssize_t fill(const iolab::Response& r) {
         std::uint64_t start = r.file_offset & ~std::uint64_t{direct_align - 1};
-        ssize_t n = ::pread(r.file.get(), buffer_.get(), chunk, static_cast<off_t>(start));
-        if (n < 0 && errno == EINVAL && set_direct(r.file.get(), false)) {
-            buffered();
-            n = ::pread(r.file.get(), buffer_.get(), chunk, static_cast<off_t>(start));
-        }
         auto skip = static_cast<std::size_t>(r.file_offset - start);
-        if (n <= static_cast<ssize_t>(skip)) return n < 0 ? n : 0;
+        std::size_t got = 0;
+        while (got < chunk && got < skip + r.file_length) {
+            ssize_t n = read_at(buffer_.get() + got, chunk - got, start + got, r.file.get());
+            if (n < 0) return n;
+            if (n == 0) break;  // the end of the file
+            got += static_cast<std::size_t>(n);
+        }
+        if (got <= skip) return 0;  // the file ends before file_offset: truncated
         begin_ = skip;
-        end_ = std::min<std::size_t>(static_cast<std::size_t>(n), skip + r.file_length);
+        end_ = std::min<std::size_t>(got, skip + r.file_length);
+        return static_cast<ssize_t>(got);
+    }
+    // One pread(); where the filesystem refuses O_DIRECT (EINVAL), the same
+    // read through the page cache.
+    static ssize_t read_at(char* into, std::size_t count, std::uint64_t offset, int file) {
+        ssize_t n = ::pread(file, into, count, static_cast<off_t>(offset));
+        if (n < 0 && errno == EINVAL && set_direct(file, false)) {
+            buffered();
+            n = ::pread(file, into, count, static_cast<off_t>(offset));
+        }
         return n;
     }
     static bool set_direct(int file, bool on) {

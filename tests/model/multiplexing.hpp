@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "fairness.hpp"
 #include "model.hpp"
 
 extern std::string g_server;

@@ -51,6 +51,10 @@ TEST_CASE("select: clients that do not read are throttled, others still served")
     check_slow_readers({});
 }
 
+TEST_CASE("select: a downloader that keeps up does not starve the others") {
+    check_fast_downloader_shares({});
+}
+
 TEST_CASE("select: pipelined requests then end-of-input are all answered") {
     check_pipelined_then_eof({});
 }

@@ -16,6 +16,10 @@ TEST_CASE("poll: clients that do not read are throttled, others still served") {
     check_slow_readers({});
 }
 
+TEST_CASE("poll: a downloader that keeps up does not starve the others") {
+    check_fast_downloader_shares({});
+}
+
 TEST_CASE("poll: pipelined requests then end-of-input are all answered") {
     check_pipelined_then_eof({});
 }

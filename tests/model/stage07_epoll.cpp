@@ -64,6 +64,10 @@ TEST_CASE("epoll: clients that do not read are throttled, others still served") 
     }
 }
 
+TEST_CASE("epoll level-triggered: a downloader that keeps up does not starve the others") {
+    check_fast_downloader_shares(level);
+}
+
 TEST_CASE("epoll: pipelined requests then end-of-input are all answered") {
     SECTION("level-triggered") {
         check_pipelined_then_eof(level);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "fairness.hpp"
 #include "files.hpp"
 #include "model.hpp"
 #include "timeout_checks.hpp"
@@ -37,6 +38,13 @@ TEST_CASE("a file truncated while it is sent closes that connection, and only th
         DYNAMIC_SECTION("--copy " << copy) {
             check_truncated_mid_send(copy, content);
         }
+    }
+}
+
+TEST_CASE("a downloader that keeps up does not starve the others, whatever the copy path") {
+    for (const std::string& copy : copy_paths) {
+        INFO("--copy " << copy);
+        check_fast_downloader_shares({"--copy", copy});
     }
 }
 

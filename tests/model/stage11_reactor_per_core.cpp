@@ -230,6 +230,11 @@ TEST_CASE("stage11: clients that do not read are throttled, others still served"
     check_slow_readers(two_loops);
 }
 
+TEST_CASE("stage11: a downloader that keeps up does not starve the others on its loop",
+          "[stage07]") {
+    check_fast_downloader_shares({"--threads", "1"});  // one loop: both clients on it
+}
+
 TEST_CASE("stage11: pipelined requests then end-of-input are all answered", "[stage07]") {
     check_pipelined_then_eof(two_loops);
 }

@@ -247,10 +247,12 @@ class SmallStepSender : public BodySender {
 public:
     explicit SmallStepSender(int* calls) : calls_(calls) {}
 
-    IoResult send_body(int socket, Response& r) override {
+    IoResult send_body(int socket, Response& r, std::size_t max_bytes) override {
         ++*calls_;
+        most_asked = std::max(most_asked, max_bytes);
+        least_asked = std::min(least_asked, max_bytes);
         char buf[1000];
-        const std::size_t want = std::min<std::uint64_t>(sizeof buf, r.file_length);
+        const std::size_t want = std::min<std::uint64_t>({sizeof buf, r.file_length, max_bytes});
         const ssize_t got = ::pread(r.file.get(), buf, want, r.file_offset);
         if (got <= 0) return {0, Io::closed};
         const ssize_t sent = ::send(socket, buf, static_cast<std::size_t>(got), MSG_NOSIGNAL);
@@ -259,6 +261,8 @@ public:
         r.file_length -= static_cast<std::uint64_t>(sent);
         return {static_cast<std::size_t>(sent), Io::ok};
     }
+
+    std::size_t least_asked = SIZE_MAX, most_asked = 0;  // the max_bytes seen
 
 private:
     int* calls_;
@@ -280,4 +284,69 @@ TEST_CASE_METHOD(TempRoot, "A custom BodySender carries the file bodies", "[outb
     CHECK(calls >= 40);  // 40'000 bytes in steps of at most 1000
     CHECK(d.received.size() == expected.size());
     CHECK(first_difference(d.received, expected) == std::string::npos);
+}
+
+// A socket that never fills (the reader keeps up) must not keep one client's
+// flush() going until its whole file is sent: the budget ends the turn, and
+// the next flush() resumes exactly where this one stopped.
+TEST_CASE_METHOD(TempRoot, "A write budget ends a flush early, and the next resumes in step",
+                 "[outbox]") {
+    const std::string content = pseudo_random_bytes(200'000, 5);
+    const std::string path = add_file("budget.bin", content);
+    // The default socketpair buffers hold more than one budget: the socket
+    // is never full within a turn, so only the budget can stop it.
+    auto [sender, receiver] = make_socketpair();
+    REQUIRE(::fcntl(sender.get(), F_SETFL, ::fcntl(sender.get(), F_GETFL) | O_NONBLOCK) == 0);
+    const std::size_t budget = 5000;
+    const std::string expected = "head\n" + content + "tail\n";
+    std::string received;
+    int turns = 0;
+    // Everything the socket holds now, without waiting: a reader that keeps up.
+    auto drain = [&received, fd = receiver.get()] {
+        char buf[64 * 1024];
+        ssize_t n;
+        while ((n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+            received.append(buf, static_cast<std::size_t>(n));
+    };
+
+    SECTION("the copy path (head and body through the Outbox's own buffer)") {
+        Outbox box;
+        box.push(with_file("head\n", path, 0, content.size()));
+        box.push(head_only("tail\n"));
+        Io last = Io::would_block;
+        while (last == Io::would_block) {
+            REQUIRE(++turns < 1000);
+            const std::uint64_t before = box.sent();
+            last = box.flush(sender.get(), budget);
+            const std::uint64_t this_turn = box.sent() - before;
+            CHECK(this_turn <= budget);
+            if (last == Io::would_block)
+                CHECK(this_turn == budget);  // it stopped for the budget only
+            drain();
+        }
+        REQUIRE(last == Io::ok);
+    }
+    SECTION("a BodySender is never asked for more than the budget left") {
+        int calls = 0;
+        auto owned = std::make_unique<SmallStepSender>(&calls);
+        SmallStepSender& step = *owned;
+        Outbox box(std::move(owned));
+        box.push(with_file("head\n", path, 0, content.size()));
+        box.push(head_only("tail\n"));
+        Io last = Io::would_block;
+        while (last == Io::would_block) {
+            REQUIRE(++turns < 1000);
+            const std::uint64_t before = box.sent();
+            last = box.flush(sender.get(), budget);
+            CHECK(box.sent() - before <= budget);
+            drain();
+        }
+        REQUIRE(last == Io::ok);
+        CHECK(step.most_asked <= budget);
+        CHECK(step.least_asked >= 1);
+    }
+    drain();
+    CHECK(turns >= static_cast<int>(expected.size() / budget));  // about 40 turns, not one
+    REQUIRE(received.size() == expected.size());
+    CHECK(first_difference(received, expected) == std::string::npos);
 }
