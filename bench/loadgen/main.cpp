@@ -71,6 +71,27 @@ Target resolve(const std::string& host, std::uint16_t port) {
     return target;
 }
 
+// The --source addresses as socket addresses of the target's family (port 0).
+std::vector<Target> resolve_sources(const std::vector<std::string>& names, const Target& target) {
+    std::vector<Target> sources;
+    for (const std::string& name : names) {
+        addrinfo hints{};
+        hints.ai_family = target.address.ss_family;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+        addrinfo* found = nullptr;
+        if (::getaddrinfo(name.c_str(), "0", &hints, &found) != 0)
+            throw UsageError("--source: " + name + " is not an address of the target's family");
+        std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owner(found, &::freeaddrinfo);
+        Target source;
+        std::memcpy(&source.address, found->ai_addr, found->ai_addrlen);
+        source.length = found->ai_addrlen;
+        source.name = name;
+        sources.push_back(source);
+    }
+    return sources;
+}
+
 std::string read_whole_file(const std::string& path) {
     std::ifstream file(path, std::ios::binary);
     if (!file) throw UsageError("cannot read --expect-file " + path + ": " + std::strerror(errno));
@@ -123,6 +144,7 @@ int run(const Options& options) {
 
     RunPlan plan;
     plan.target = target;
+    plan.sources = resolve_sources(options.sources, target);
     plan.workload = &workload;
     plan.conns = options.conns;
     plan.pipeline = options.pipeline;

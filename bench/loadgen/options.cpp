@@ -33,6 +33,11 @@ workload:
 target:
   --host H          server address or name (default 127.0.0.1)
   --port N          server port (required)
+  --source A,B,...  local addresses to connect from, in turn (bind() before
+                    connect()): each address has its own ephemeral ports, about
+                    28,000 by default (net.ipv4.ip_local_port_range)
+  --sources N       the same with 127.0.0.1 ... 127.0.0.N (every 127/8 address is
+                    loopback on Linux); for a server on 127.0.0.1
 
 load:
   --conns N         active connections (default 10)
@@ -91,6 +96,19 @@ Number parse_number(std::string_view flag, std::string_view text, Number min, Nu
     return value;
 }
 
+// "127.0.0.1,127.0.0.2" -> its addresses (checked when the target is known).
+std::vector<std::string> split_addresses(std::string_view text) {
+    std::vector<std::string> out;
+    while (true) {
+        const std::size_t comma = text.find(',');
+        const std::string_view item = text.substr(0, comma);
+        if (item.empty()) throw UsageError("--source: an empty address in " + quoted(text));
+        out.emplace_back(item);
+        if (comma == std::string_view::npos) return out;
+        text.remove_prefix(comma + 1);
+    }
+}
+
 }  // namespace
 
 void print_usage(std::ostream& out) {
@@ -136,6 +154,16 @@ std::optional<Options> parse_options(int argc, char** argv) {
             options.workload = *kind;
         } else if (flag == "--host") {
             options.host = value;
+        } else if (flag == "--source") {
+            if (!options.sources.empty())
+                throw UsageError("--source and --sources: give one of them, once");
+            options.sources = split_addresses(value);
+        } else if (flag == "--sources") {
+            if (!options.sources.empty())
+                throw UsageError("--source and --sources: give one of them, once");
+            const int count = parse_number(flag, value, 1, 254);
+            for (int host = 1; host <= count; ++host)
+                options.sources.push_back("127.0.0." + std::to_string(host));
         } else if (flag == "--port") {
             options.port = parse_number<std::uint16_t>(flag, value, 1, 65535);
             port_given = true;

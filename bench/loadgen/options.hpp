@@ -7,6 +7,7 @@
 #include <ostream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "workload.hpp"
 
@@ -16,6 +17,9 @@ struct Options {
     WorkloadKind workload = WorkloadKind::echo;
     std::string host = "127.0.0.1";
     std::uint16_t port = 0;
+    // Local addresses the connections are spread over (bind() before
+    // connect()); empty: the kernel picks, one address for every connection.
+    std::vector<std::string> sources;
     int conns = 10;
     int idle = 0;
     int pipeline = 1;

@@ -286,6 +286,24 @@ void Worker::start_connect(std::uint64_t tag, TimePoint now) {
             throw_errno("setsockopt(TCP_NODELAY)");
     }
 
+    if (!plan_.sources.empty()) {
+        // Spread over the source addresses by connection number. The port
+        // is left to connect() (IP_BIND_ADDRESS_NO_PORT): bind() alone
+        // would reserve one for the address whatever the destination.
+        const std::size_t number =
+            is_idle(tag) ? static_cast<std::size_t>(first_idle_) + index_of(tag)
+                         : static_cast<std::size_t>(active_[index_of(tag)].global_index);
+        const Target& source = plan_.sources[number % plan_.sources.size()];
+        const int on = 1;
+        if (::setsockopt(socket.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on) != 0)
+            throw_errno("setsockopt(IP_BIND_ADDRESS_NO_PORT)");
+        if (::bind(socket.get(), reinterpret_cast<const sockaddr*>(&source.address),
+                   source.length) != 0) {
+            fail(tag, ErrorKind::connect, "bind to " + source.name + ": " + error_text(errno));
+            return;
+        }
+    }
+
     const auto* peer = reinterpret_cast<const sockaddr*>(&address);
     if (::connect(socket.get(), peer, plan_.target.length) == 0) {
         watch(tag, socket.get(), kReadEvents, true);

@@ -44,6 +44,9 @@ struct Target {
 // What every worker is told. The same for all of them and read-only during the run.
 struct RunPlan {
     Target target;
+    // Local addresses to connect from, in turn (--source); empty: the
+    // kernel's choice. Each has its own ephemeral ports.
+    std::vector<Target> sources;
     const Workload* workload = nullptr;
     int conns = 0;                  // active connections across all workers (they share the rate)
     int pipeline = 1;               // requests in flight per connection
