@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import report, runner
@@ -35,7 +35,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     tier.add_argument("--smoke", action="store_true",
                       help="each server driven ~0.5 s in two scenarios; exit 1 if any stage or asio fails")
     p.add_argument("--only", help="comma-separated servers (binary names), e.g. stage07_epoll,asio_server,nginx")
-    p.add_argument("--scenarios", help="comma-separated substrings of scenario names, e.g. echo or 'c=100'")
+    p.add_argument("--scenarios", help="comma-separated substrings of scenario names, e.g. echo or "
+                                        "'c=100'; separated by | instead when they hold commas, "
+                                        "e.g. 'echo 64 B, c=10|http-get 1 KiB, c=10 + 10,000 idle'")
+    p.add_argument("--idle", type=int, metavar="N",
+                   help="idle connections in the idle scenarios (default: theirs, 1,000 and "
+                        "10,000); capped, with a message, to what RLIMIT_NOFILE allows")
     p.add_argument("--runs", type=int, help="runs per cell (default: 3 quick, 5 full, 1 smoke)")
     p.add_argument("--duration", type=float, help="measured seconds per run")
     p.add_argument("--no-build", action="store_true", help="use build/release as it is")
@@ -68,6 +73,7 @@ class Setup:
     nofile: tuple[int, int]
     binaries: sv.Binaries
     variants: list[sv.Variant]
+    notes: list[str] = field(default_factory=list)  # said on the console and in environment.md
 
     @property
     def full(self) -> bool:
@@ -160,7 +166,10 @@ def matrix_scenarios(setup: Setup) -> tuple[list[sc.Scenario], list[str], list[s
     """The scenarios to run (--scenarios, --clients, --congestion applied), the
     clients and the congestion controls."""
     args, binaries = setup.args, setup.binaries
-    scenarios = sc.selected(setup.tier, args.scenarios.split(",") if args.scenarios else None)
+    names = None
+    if args.scenarios:
+        names = args.scenarios.split("|" if "|" in args.scenarios else ",")
+    scenarios = sc.selected(setup.tier, names)
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     if "loadgen" not in clients or set(clients) - set(sc.CLIENTS):
         sys.exit(f"compare: --clients takes loadgen and optionally wrk, not {args.clients!r}")
@@ -170,6 +179,12 @@ def matrix_scenarios(setup: Setup) -> tuple[list[sc.Scenario], list[str], list[s
     if ccs and binaries.tcp_cc is None:
         sys.exit(f"compare: --congestion needs {setup.build_dir}/bench/tcp_cc/libiolab_tcp_cc.so "
                  "(build it first)")
+    if args.idle is not None and args.idle < 0:
+        sys.exit("compare: --idle takes a number of connections, 0 or more")
+    scenarios, notes = sc.cap_idle(scenarios, setup.nofile[0], args.idle)
+    for note in notes:
+        print(f"compare: {note}", flush=True)
+    setup.notes.extend(notes)
     scenarios = sc.expanded(scenarios, clients, ccs)
     if not setup.variants or not scenarios:
         sys.exit("compare: nothing to run (check --only and --scenarios)")
@@ -230,6 +245,8 @@ def write_results(setup: Setup, measured: Measured, pinning: str, clients: list[
     if "wrk" in clients:
         env["second client"] = (f"{wrk_version(setup.binaries.wrk)}, 1 thread, HTTP scenarios "
                                 "only (checks status codes, not bodies)")
+    if setup.notes:
+        env["capped"] = "; ".join(setup.notes)
     if ccs:
         env["congestion control per run"] = (", ".join(ccs) + " (set on every socket of server and "
                                              "client with TCP_CONGESTION, bench/tcp_cc; named in each scenario)")

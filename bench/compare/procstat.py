@@ -37,6 +37,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -156,11 +157,11 @@ def _pss_bytes(pid: int) -> int:
 FDS_ALWAYS_BELOW = 64
 
 
-def sample(sid: int, with_pss: bool = False) -> Sample:
+def sample(sid: int, with_pss: bool = False, count_fds: bool = True) -> Sample:
     """Reads the whole tree of session `sid` once.
 
     `with_pss` makes it a full sample: PSS, and descriptors however many
-    processes there are.
+    processes there are. Without `count_fds` only a full sample counts them.
     """
     started = time.monotonic()
     child_ticks = runtime_ns = rss_kib = fds = threads = 0
@@ -186,7 +187,7 @@ def sample(sid: int, with_pss: bool = False) -> Sample:
             n, ns = _threads(pid, switches)
             threads += n
             runtime_ns += ns
-        if with_pss or len(members) < FDS_ALWAYS_BELOW:
+        if with_pss or (count_fds and len(members) < FDS_ALWAYS_BELOW):
             fds += _count_fds(pid)
         if with_pss:
             pss += _pss_bytes(pid)
@@ -231,6 +232,15 @@ class Recorder:
     samples: list[Sample] = field(default_factory=list)
     _next_at: float = 0.0
     _pss_at: float | None = None
+    # Called right before and right after the full sample (the idle
+    # scenarios read the kernel's caches at the same moment as PSS).
+    before_full: Callable[[], None] | None = None
+    on_full: Callable[[Sample], None] | None = None
+    client_pid: int | None = None  # the load generator, once started
+    # Count descriptors in every sample (not only the full one). Listing
+    # /proc/PID/fd makes a dentry per descriptor: the idle scenarios turn it
+    # off, or the kernel's share per connection would count them.
+    count_fds: bool = True
 
     def pss_at(self, when: float) -> None:
         """Asks for the one PSS reading to be taken at (or soon after) `when`."""
@@ -241,9 +251,13 @@ class Recorder:
         if now < self._next_at:
             return
         want_pss = self._pss_at is not None and now >= self._pss_at
-        s = sample(self.sid, with_pss=want_pss)
+        if want_pss and self.before_full:
+            self.before_full()
+        s = sample(self.sid, with_pss=want_pss, count_fds=self.count_fds)
         if want_pss:
             self._pss_at = None
+            if self.on_full:
+                self.on_full(s)
         self.samples.append(s)
         self._next_at = s.t + max(self.interval_s, 5 * s.cost_s)
 
@@ -254,3 +268,207 @@ class Recorder:
 
     def sleep_time(self) -> float:
         return max(0.0, min(0.05, self._next_at - time.monotonic()))
+
+
+# ---------------------------------------------------------------------------
+# Memory per idle connection: the server's PSS and the kernel's slab caches
+#
+# An idle connection costs the server whatever it keeps per connection (PSS,
+# read above) and the kernel the objects behind a socket and its epoll
+# registration. Those live in slab caches, counted system-wide in
+# /proc/slabinfo (slabinfo(5): name, active_objs, num_objs, objsize,
+# objperslab, pagesperslab, then tunables and slabdata; root only). The
+# runner reads them before the idle clients connect and again with all of
+# them connected, and divides the difference by the connections.
+
+# Per socket: the TCP socket (TCPv6 for IPv6), its inode (sock_inode_cache),
+# its struct file (filp) and its dentry. Both ends of a loopback connection
+# are sockets on this machine, the load generator's and the server's, so each
+# of these moves by two objects per connection: the server's share is half.
+SOCKET_CACHES = ("TCP", "TCPv6", "sock_inode_cache", "filp", "dentry")
+# Per descriptor watched by an epoll instance: the epitem (eventpoll_epi),
+# the wait-queue hook on the socket (struct eppoll_entry, cache
+# eventpoll_pwq) and the file's list head (ep_head). The load generator
+# watches each of its sockets too, so the server's share is counted from its
+# own epoll instances (the tfd lines of /proc/PID/fdinfo), not halved.
+EPOLL_CACHES = ("eventpoll_epi", "eventpoll_pwq", "ep_head")
+# io_uring's requests (stage10): one armed receive per connection; only the
+# server uses io_uring, so all of it is the server's.
+SERVER_ONLY_CACHES = ("io_kiocb",)
+TRACKED_CACHES = SOCKET_CACHES + EPOLL_CACHES + SERVER_ONLY_CACHES
+
+SLABINFO = "/proc/slabinfo"
+SLAB_SYSFS = "/sys/kernel/slab"
+
+
+@dataclass(frozen=True)
+class SlabCache:
+    active: int  # objects in use
+    total: int  # objects allocated (in use or free in their slabs)
+    size: int  # bytes per object, padding included
+
+
+def parse_slabinfo(text: str) -> dict[str, SlabCache]:
+    """/proc/slabinfo (version 2.x) as name -> SlabCache.
+
+    Raises ValueError for another format: its columns could mean something else.
+    """
+    lines = text.splitlines()
+    if not lines or not re.match(r"slabinfo - version: 2\.\d+$", lines[0].strip()):
+        raise ValueError(f"not slabinfo 2.x: {lines[0] if lines else 'empty'!r}")
+    caches = {}
+    for line in lines[1:]:
+        if line.startswith("#") or not line.strip():
+            continue
+        fields = line.split()
+        caches[fields[0]] = SlabCache(int(fields[1]), int(fields[2]), int(fields[3]))
+    return caches
+
+
+def read_slabinfo(path: str = SLABINFO) -> dict[str, SlabCache] | None:
+    """The slab caches now, or None where /proc/slabinfo cannot be read (not root)."""
+    try:
+        with open(path) as f:
+            return parse_slabinfo(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def slab_lines(names: tuple[str, ...], listed: set[str], sysfs: str = SLAB_SYSFS) -> dict[str, dict]:
+    """Where each cache of `names` is counted in /proc/slabinfo.
+
+    SLUB merges caches whose objects have the same size and flags: the merged
+    caches share one set of counters, which /proc/slabinfo shows under one of
+    their names, and /sys/kernel/slab/NAME of each is a symlink to the same
+    directory (":A-0000128"). So eventpoll_epi may stand for tcp_bind_bucket
+    and others as well, and eventpoll_pwq may not be listed at all. Returns
+    name -> {"line": the slabinfo line that counts it, or None if the kernel
+    has no such cache; "merged_with": the other caches counted on that line}.
+    """
+    try:
+        entries = os.listdir(sysfs)
+    except OSError:
+        entries = []
+    groups: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry.startswith(":"):
+            continue  # the merged group's own directory, not a cache's name
+        target = os.path.realpath(os.path.join(sysfs, entry))
+        groups.setdefault(target, []).append(entry)
+    out = {}
+    for name in names:
+        members = [name]
+        if name in entries:
+            members = sorted(groups.get(os.path.realpath(os.path.join(sysfs, name)), [name]))
+        shown = [m for m in members if m in listed]
+        line = name if name in listed else (shown[0] if shown else None)
+        out[name] = {"line": line, "merged_with": [m for m in members if m != name]}
+    return out
+
+
+def epoll_watches(pid: int) -> int:
+    """Descriptors watched by the epoll instances of process `pid`.
+
+    Each epoll descriptor's /proc/PID/fdinfo lists one "tfd:" line per
+    watched descriptor (proc(5)).
+    """
+    total = 0
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except GONE:
+        return 0
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:[eventpoll]":
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                total += sum(1 for line in f if line.startswith("tfd:"))
+        except GONE + (OSError,):
+            continue
+    return total
+
+
+def session_epoll_watches(sid: int) -> int:
+    return sum(epoll_watches(pid) for pid in session_members(sid))
+
+
+@dataclass
+class MemoryReading:
+    """What idle connections cost, read once before and once with them connected."""
+
+    pss_bytes: int
+    slab: dict[str, SlabCache] | None
+    server_watches: int  # descriptors the server's epoll instances watch
+    client_watches: int = 0  # the same for the load generator
+
+
+def read_memory(sid: int, client_pid: int | None = None) -> MemoryReading:
+    # The caches first: listing /proc/PID/fd makes a dentry per descriptor,
+    # which would count as the connections' own.
+    slab = read_slabinfo()
+    pss = sum(_pss_bytes(pid) for pid in session_members(sid))
+    return MemoryReading(pss, slab, session_epoll_watches(sid),
+                         epoll_watches(client_pid) if client_pid else 0)
+
+
+def per_connection(before: MemoryReading, after: MemoryReading, conns: int,
+                   lines: dict[str, dict]) -> dict:
+    """Memory per connection between two readings, user and kernel.
+
+    `conns`: the connections opened in between (idle and busy). `lines`:
+    slab_lines() for TRACKED_CACHES. Returns the run's flat metrics
+    (pss_per_idle_conn, kernel_per_idle_conn, kernel_both_ends_per_conn,
+    slab_all_per_conn, kmalloc_per_conn, and per cache
+    kernel_per_idle_conn.NAME) plus "kernel_caches", the breakdown per cache.
+    """
+    out: dict = {"pss_before": before.pss_bytes, "pss_after": after.pss_bytes,
+                 "pss_per_idle_conn": (after.pss_bytes - before.pss_bytes) / conns,
+                 "memory_conns": conns}
+    if before.slab is None or after.slab is None:
+        return out
+    caches: dict[str, dict] = {}
+    counted: set[str] = set()
+    server_total = both_total = 0.0
+    watches = after.server_watches - before.server_watches
+    for name in TRACKED_CACHES:
+        where = lines.get(name) or {"line": None, "merged_with": []}
+        line = where["line"]
+        if line is None or line not in before.slab or line not in after.slab:
+            caches[name] = {"present": False}
+            continue
+        b, a = before.slab[line], after.slab[line]
+        objects = a.active - b.active
+        entry = {"present": True, "line": line, "merged_with": where["merged_with"],
+                 "object_size": a.size, "objects": objects,
+                 "objects_per_conn": objects / conns}
+        # A line counted once, even if several tracked caches are merged on it.
+        if line not in counted:
+            counted.add(line)
+            entry["both_ends_per_conn"] = objects * a.size / conns
+            both_total += entry["both_ends_per_conn"]
+        if name in SOCKET_CACHES:
+            server = objects / 2  # one socket at each end of every connection
+            entry["server_share"] = "half: one object at each end"
+        elif name in EPOLL_CACHES:
+            server = watches  # one of each per descriptor the server watches
+            entry["server_share"] = "one per descriptor the server's epoll instances watch"
+        else:
+            server = objects
+            entry["server_share"] = "all: only the server uses it"
+        entry["server_per_conn"] = server * a.size / conns
+        server_total += entry["server_per_conn"]
+        out[f"kernel_per_idle_conn.{name}"] = entry["server_per_conn"]
+        caches[name] = entry
+    out["kernel_per_idle_conn"] = server_total
+    out["kernel_both_ends_per_conn"] = both_total
+    out["server_epoll_watches"] = watches
+    out["client_epoll_watches"] = after.client_watches - before.client_watches
+
+    def delta(names) -> float:
+        return sum((after.slab[n].active - before.slab.get(n, SlabCache(0, 0, 0)).active)
+                   * after.slab[n].size for n in names) / conns
+
+    out["slab_all_per_conn"] = delta(after.slab)
+    out["kmalloc_per_conn"] = delta([n for n in after.slab if n.startswith("kmalloc-")])
+    out["kernel_caches"] = caches
+    return out

@@ -39,6 +39,21 @@ How to read this:
 - **fds**, **procs/threads**: the most descriptors, processes and threads seen.
   For stage02 the process count also says how many clients it had got to:
   forking for a thousand newcomers while serving the others takes seconds.
+- **Memory per connection** (scenarios with idle connections): the
+  server's PSS once the connections are open (read with the full sample)
+  minus its PSS before the load generator started, divided by the
+  connections opened (idle and busy); and the kernel's slab caches
+  (/proc/slabinfo, objects in use × object size, system-wide) over the same
+  interval. A loopback connection is two sockets on this machine, the load
+  generator's and the server's: **kernel** is the server's end (half of each
+  socket cache, TCP, sock_inode_cache, filp and dentry; the epoll caches
+  eventpoll_epi, eventpoll_pwq (struct eppoll_entry) and ep_head counted
+  from the descriptors the server's own epoll instances watch; io_kiocb all
+  the server's), **both ends** the whole difference of those caches. SLUB
+  merges caches of the same size: a cache merged into another (results.json
+  names them) counts the others' objects too. **all slab** adds every cache,
+  the kmalloc ones included, which anything running meanwhile moves: read it
+  as an upper bound. Caches not read (no root) show —.
 - **runs**: the slowest and the fastest run against the median (the rate
   column's unit); ⚑ where either lies more than 10% away.
 - Numbers are medians of the runs; errors are summed. The machine is shared
@@ -50,7 +65,13 @@ CSV_COLUMNS = [
     "rps", "MBps", "rate_min", "rate_max", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
     "cpu_us_per_req", "cpu_s_per_GB", "cpu_cores", "switches_per_req",
     "rss_peak", "pss", "fds_peak", "procs_peak", "threads_peak", "errors", "requests",
+    "pss_per_idle_conn", "kernel_per_idle_conn", "kernel_both_ends_per_conn", "slab_all_per_conn",
 ]
+
+# The memory table's cache columns: (heading, caches added up).
+MEMORY_CACHES = [("TCP", ("TCP", "TCPv6")), ("sock inode", ("sock_inode_cache",)),
+                 ("filp", ("filp",)), ("dentry", ("dentry",)),
+                 ("epoll", ("eventpoll_epi", "eventpoll_pwq", "ep_head")), ("io_uring", ("io_kiocb",))]
 
 
 # ---------------------------------------------------------------------------
@@ -142,6 +163,25 @@ def _row(cell) -> list[str]:
             _num(m.get("fds_peak")), procs, errors]
 
 
+def _memory_row(cell) -> list[str]:
+    m = cell.median
+
+    def b(key: str) -> str:
+        return "—" if m.get(key) is None else f"{m[key]:,.0f} B"
+
+    row = [cell.variant.label, b("pss_per_idle_conn"), b("kernel_per_idle_conn")]
+    for _, names in MEMORY_CACHES:
+        values = [m[f"kernel_per_idle_conn.{n}"] for n in names if f"kernel_per_idle_conn.{n}" in m]
+        row.append(f"{sum(values):,.0f} B" if values else "—")
+    return row + [b("kernel_both_ends_per_conn"), b("slab_all_per_conn")]
+
+
+def _memory_table(cells: list) -> str:
+    header = (["server", "PSS/conn", "kernel/conn"] + [h for h, _ in MEMORY_CACHES]
+              + ["both ends", "all slab"])
+    return _table(header, ["---"] + ["--:"] * (len(header) - 1), [_memory_row(c) for c in cells])
+
+
 def _table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -211,6 +251,12 @@ def summary_markdown(tier: str, timing: dict, cells: list, syscalls: list[dict],
         if s.min_duration_s > timing["duration_s"]:
             out += [f"Measured {s.min_duration_s:g} s per run: only whole replies count, and these are few.", ""]
         out.append(_table(header, align, rows))
+        memory = [c for c in cells if c.scenario == s and "pss_per_idle_conn" in c.median]
+        if memory:
+            out += ["", f"Memory per connection, {s.fds:,} connections open (see the notes below): "
+                    "the server's PSS; the kernel's slab objects at the server's end, by cache; "
+                    "both ends of the loopback connections; every slab cache (kmalloc included).",
+                    "", _memory_table(memory)]
     if syscalls:
         out += ["", "## System calls per request", "",
                 "Each server once under `strace -f -c` (its whole life, divided by the requests "

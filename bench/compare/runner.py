@@ -123,6 +123,9 @@ def loadgen_command(loadgen: Path, scenario: sc.Scenario, port: int, root: Path,
            "--duration", str(duration_s), "--warmup", str(warmup_s), "--json"]
     if scenario.idle:
         cmd += ["--idle", str(scenario.idle)]
+    sources = sc.sources_for(scenario.fds, sc.ephemeral_ports())
+    if sources > 1:
+        cmd += ["--sources", str(sources)]
     if scenario.is_file:
         cmd += ["--path", "/" + scenario.file, "--expect-file", str(root / scenario.file)]
     else:
@@ -183,6 +186,8 @@ def run_loadgen(cmd: list[str], cpu: int | None, recorder: procstat.Recorder | N
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                 preexec_fn=sv.pin_to(cpu), env={**os.environ, **env} if env else None)
         pidfd = os.pidfd_open(proc.pid)
+        if recorder:
+            recorder.client_pid = proc.pid
         deadline = time.monotonic() + time_limit_s + 10
         try:
             while True:
@@ -252,9 +257,11 @@ def window_rates(samples: list[procstat.Sample], ended: float, duration_s: float
 
 
 def summarize_run(result: dict, samples: list[procstat.Sample], ended: float,
-                  scenario: sc.Scenario, duration_s: float) -> dict:
-    """One run's numbers: the load generator's plus the server's costs."""
+                  scenario: sc.Scenario, duration_s: float, memory: dict | None = None) -> dict:
+    """One run's numbers: the load generator's plus the server's costs
+    (and, in the idle scenarios, `memory`: the cost per connection)."""
     run = dict(result)
+    run.update(memory or {})
     rps = float(result.get("rps") or 0)
     run.update(window_rates(samples, ended, duration_s))
     if scenario.is_file:
@@ -342,6 +349,7 @@ def drive_once(ctx: Context, server: sv.Server, scenario: sc.Scenario) -> tuple[
     # The one PSS reading: halfway through the measured part (connections
     # take about 50 us each to open).
     recorder.pss_at(time.monotonic() + warmup + duration / 2 + scenario.fds * 50e-6)
+    memory = IdleMemory(server.session, scenario, recorder) if scenario.idle else None
     env = sv.congestion_env(ctx.binaries, scenario.cc)
     if scenario.client == "wrk":
         cmd = wrk_command(ctx.binaries.wrk, scenario, server.port, warmup + duration)
@@ -352,7 +360,44 @@ def drive_once(ctx: Context, server: sv.Server, scenario: sc.Scenario) -> tuple[
     recorder.sample_now()
     if result is None:
         return None, problem
-    return summarize_run(result, recorder.samples, ended, scenario, duration), ""
+    return summarize_run(result, recorder.samples, ended, scenario, duration,
+                         memory.result() if memory else None), ""
+
+
+class IdleMemory:
+    """What the idle connections cost: the server's PSS and the kernel's slab
+    caches read before the load generator starts and again at the run's one
+    full sample (mid-measure, every connection open), per connection."""
+
+    def __init__(self, sid: int, scenario: sc.Scenario, recorder: procstat.Recorder):
+        self.sid, self.conns = sid, scenario.fds
+        self.before = procstat.read_memory(sid)
+        self.after: procstat.MemoryReading | None = None
+        listed = set(self.before.slab or {})
+        self.lines = procstat.slab_lines(procstat.TRACKED_CACHES, listed)
+        self.slab_after: dict | None = None
+        recorder.count_fds = False  # see Recorder.count_fds
+        recorder.before_full = self._read_slab
+        recorder.on_full = self._read_after
+        self.recorder = recorder
+
+    def _read_slab(self) -> None:
+        # Before the full sample lists the descriptors (a dentry each).
+        self.slab_after = procstat.read_slabinfo()
+
+    def _read_after(self, sample: procstat.Sample) -> None:
+        client = self.recorder.client_pid
+        self.after = procstat.MemoryReading(
+            sample.pss_bytes or 0, self.slab_after, procstat.session_epoll_watches(self.sid),
+            procstat.epoll_watches(client) if client else 0)
+
+    def result(self) -> dict:
+        if self.after is None:
+            return {"memory_note": "no reading with the connections open (the run ended first)"}
+        out = procstat.per_connection(self.before, self.after, self.conns, self.lines)
+        if self.before.slab is None:
+            out["memory_note"] = f"{procstat.SLABINFO} not readable (root only): no kernel share"
+        return out
 
 
 def run_once(ctx: Context, cell: Cell) -> str:
@@ -384,6 +429,10 @@ def run_once(ctx: Context, cell: Cell) -> str:
     cell.runs.append(run)
     errors = run.get("errors", 0)
     text = rate_text(scenario, run)
+    if "pss_per_idle_conn" in run:
+        text += f"  memory per connection: PSS {run['pss_per_idle_conn']:,.0f} B"
+        if "kernel_per_idle_conn" in run:
+            text += f", kernel {run['kernel_per_idle_conn']:,.0f} B (server's end)"
     if errors:
         text += f"  ({errors:,} errors: {fmt_kinds(run.get('error_kinds'))})"
     if died:

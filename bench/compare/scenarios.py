@@ -16,6 +16,7 @@ protocol's `GET` for the stages (a few bytes of header less per reply).
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 
@@ -73,9 +74,10 @@ def echo(size: int, conns: int, idle: int = 0, tiers: frozenset[str] = _tiers())
 
 
 def fetch(workload: str, file: str, conns: int, tiers: frozenset[str] = _tiers(),
-          min_duration_s: float = 0) -> Scenario:
-    return Scenario(f"{workload} {_size(FILES[file])}, c={conns}", workload, conns, file=file,
-                    tiers=tiers, min_duration_s=min_duration_s)
+          min_duration_s: float = 0, idle: int = 0) -> Scenario:
+    idle_part = f" + {idle:,} idle" if idle else ""
+    return Scenario(f"{workload} {_size(FILES[file])}, c={conns}{idle_part}", workload, conns, idle,
+                    file=file, tiers=tiers, min_duration_s=min_duration_s)
 
 
 # The matrix. `quick` is the default run; `full` is everything; `smoke`
@@ -95,6 +97,9 @@ SCENARIOS: list[Scenario] = [
     echo(64, 10, idle=10_000, tiers=_tiers("quick")),
     fetch("http-get", "1k.bin", 1, tiers=frozenset({"smoke"})),
     fetch("http-get", "1k.bin", 10),
+    # The same idle crowd over HTTP, where nginx can take part too (it has
+    # no ECHO): what each server keeps per idle connection.
+    fetch("http-get", "1k.bin", 10, idle=10_000),
     fetch("http-get", "1m.bin", 10),
     # Big bodies: the copy path's CPU cost per GB shows best here.
     fetch("http-get", "16m.bin", 10, tiers=_tiers("quick")),
@@ -123,6 +128,66 @@ SELECT_MAX_CLIENTS = 1024 - 12
 # So it runs with a thread per client (its --threads allows up to 1024); its
 # cost is then the threads' memory and switches, which the table shows.
 THREAD_CAP = 1024
+
+
+# Descriptors a process holds besides its connections (stdio, the listener,
+# epoll instances, the document root; the load generator's per-thread
+# epoll), with a margin. Each connection is one descriptor in the server and
+# one in the load generator, and each process has RLIMIT_NOFILE of them.
+FD_RESERVE = 64
+
+
+def idle_limit(scenario: Scenario, nofile: int) -> int:
+    """The most idle connections beside the scenario's busy ones that
+    `nofile` descriptors per process allow; rounded down to the thousand."""
+    room = max(0, nofile - scenario.conns - FD_RESERVE)
+    return room // 1000 * 1000 if room >= 1000 else room
+
+
+def with_idle(scenario: Scenario, idle: int) -> Scenario:
+    """The same scenario with another number of idle connections (and its name)."""
+    base = scenario.name.split(" + ")[0]
+    return dataclasses.replace(scenario, name=base + (f" + {idle:,} idle" if idle else ""), idle=idle)
+
+
+def cap_idle(scenarios: list[Scenario], nofile: int,
+             idle: int | None = None) -> tuple[list[Scenario], list[str]]:
+    """The idle scenarios with `idle` connections if asked, each within
+    what `nofile` (RLIMIT_NOFILE, hard) allows. Returns them and a message
+    for every one cut down: a run asked for more than the machine allows
+    goes as far as it can and says so."""
+    out, notes = [], []
+    for s in scenarios:
+        if s.idle:
+            wanted = idle if idle is not None else s.idle
+            most = idle_limit(s, nofile)
+            if wanted > most:
+                notes.append(f"{s.name}: {wanted:,} idle connections asked, but each needs a "
+                             f"descriptor in the server and one in the load generator, and "
+                             f"RLIMIT_NOFILE (hard) is {nofile:,} per process: running "
+                             f"{most:,} (root may raise it: docs/measuring.md)")
+                wanted = most
+            if wanted != s.idle:
+                s = with_idle(s, wanted)
+        if all(s.name != t.name for t in out):  # --idle makes the idle scenarios one
+            out.append(s)
+    return out, notes
+
+
+def ephemeral_ports(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> int:
+    """How many local ports the kernel picks from for one source address."""
+    try:
+        low, high = (int(v) for v in open(path).read().split())
+    except (OSError, ValueError):
+        return 28_232  # the default range, 32768-60999
+    return high - low + 1
+
+
+def sources_for(conns: int, ports: int) -> int:
+    """Loopback source addresses the load generator needs for `conns`
+    connections to one server: each address has `ports` ephemeral ports, of
+    which earlier runs may still hold some (TIME_WAIT), so use 80%."""
+    return max(1, math.ceil(conns / (0.8 * ports)))
 
 
 CLIENTS = ("loadgen", "wrk")
