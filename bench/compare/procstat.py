@@ -458,6 +458,7 @@ def per_connection(before: MemoryReading, after: MemoryReading, conns: int,
         entry["server_per_conn"] = server * a.size / conns
         server_total += entry["server_per_conn"]
         out[f"kernel_per_idle_conn.{name}"] = entry["server_per_conn"]
+        out[f"slab_objects_per_conn.{name}"] = entry["objects_per_conn"]  # both ends
         caches[name] = entry
     out["kernel_per_idle_conn"] = server_total
     out["kernel_both_ends_per_conn"] = both_total

@@ -122,6 +122,7 @@ def test_per_connection_splits_user_kernel_and_the_two_ends(fake_sysfs):
     assert caches["eventpoll_pwq"]["merged_with"] == ["anon_vma_chain", "fs_cache"]
     assert caches["eventpoll_epi"]["objects_per_conn"] == pytest.approx(2.15)
     assert caches["TCPv6"] == {"present": False}
+    assert got["slab_objects_per_conn.TCP"] == 2
 
 
 def test_per_connection_without_slabinfo_gives_pss_only():
