@@ -43,6 +43,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "10,000); capped, with a message, to what RLIMIT_NOFILE allows")
     p.add_argument("--runs", type=int, help="runs per cell (default: 3 quick, 5 full, 1 smoke)")
     p.add_argument("--duration", type=float, help="measured seconds per run")
+    p.add_argument("--interleave", action="store_true",
+                   help="take the runs in rounds across all scenarios (run 1 of every cell, then "
+                        "run 2...), for ratios between scenarios on a machine whose load drifts")
     p.add_argument("--no-build", action="store_true", help="use build/release as it is")
     p.add_argument("--build-dir", help="measure the binaries of this Release build directory "
                                         "instead of build/release (implies --no-build)")
@@ -291,7 +294,8 @@ def main(argv: list[str]) -> int:
 
     root = runner.make_docroot(setup.full)
     try:
-        ctx = Context(setup.binaries, root, server_cpu, client_cpu, setup.timing, setup.full)
+        ctx = Context(setup.binaries, root, server_cpu, client_cpu, setup.timing, setup.full,
+                      args.interleave)
         measured = measure(setup, ctx, scenarios)
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -320,6 +320,7 @@ class Context:
     client_cpu: int | None
     timing: dict
     full: bool
+    interleave: bool = False  # rounds across scenarios, not within each (see run_matrix)
 
 
 def applicable(variant: sv.Variant, scenario: sc.Scenario, full: bool) -> bool:
@@ -458,14 +459,10 @@ class Progress:
         print(f"{counter:>9} {cell.variant.label:<30} {cell.scenario.name:<30} {what:>8} … {text}", flush=True)
 
 
-def run_scenario(ctx: Context, scenario: sc.Scenario, variants: list[sv.Variant],
-                 cells: list[Cell], progress: Progress) -> None:
-    """Every server in one scenario, in rounds: run 1 of each, then run 2 of each...
-
-    The machine's background load drifts over minutes; taking one run of
-    every server per round puts the servers being compared side by side in
-    time, and the median over rounds discards a disturbed one.
-    """
+def scenario_cells(scenario: sc.Scenario, variants: list[sv.Variant], cells: list[Cell],
+                   progress: Progress) -> list[Cell]:
+    """The cells of one scenario, appended to `cells`; returns those that can run
+    (the others are n/a, with the reason)."""
     mine = []
     for variant in variants:
         cell = Cell(scenario, variant, "ok")
@@ -476,14 +473,30 @@ def run_scenario(ctx: Context, scenario: sc.Scenario, variants: list[sv.Variant]
             progress.line(cell, reason)
         else:
             mine.append(cell)
-    runs = ctx.timing["runs"]
-    for i in range(1, runs + 1):
-        for cell in mine:
-            if cell.status != "ok":
-                continue  # failed, or found unavailable on this machine
-            progress.line(cell, run_once(ctx, cell), i, runs)
-            if cell.runs:
-                cell.median = median_of(cell.runs)
+    return mine
+
+
+def run_round(ctx: Context, mine: list[Cell], i: int, progress: Progress) -> None:
+    """Run `i` of each cell that is still ok."""
+    for cell in mine:
+        if cell.status != "ok":
+            continue  # failed, or found unavailable on this machine
+        progress.line(cell, run_once(ctx, cell), i, ctx.timing["runs"])
+        if cell.runs:
+            cell.median = median_of(cell.runs)
+
+
+def run_scenario(ctx: Context, scenario: sc.Scenario, variants: list[sv.Variant],
+                 cells: list[Cell], progress: Progress) -> None:
+    """Every server in one scenario, in rounds: run 1 of each, then run 2 of each...
+
+    The machine's background load drifts over minutes; taking one run of
+    every server per round puts the servers being compared side by side in
+    time, and the median over rounds discards a disturbed one.
+    """
+    mine = scenario_cells(scenario, variants, cells, progress)
+    for i in range(1, ctx.timing["runs"] + 1):
+        run_round(ctx, mine, i, progress)
 
 
 def failure(cell: Cell, strict: bool) -> str:
@@ -518,8 +531,17 @@ def run_matrix(ctx: Context, scenarios: list[sc.Scenario], variants: list[sv.Var
     plan = [(s, [v for v in variants if applicable(v, s, ctx.full)]) for s in scenarios]
     total = sum(ctx.timing["runs"] for s, vs in plan for v in vs if not sc.limitation(v.name, s))
     progress = Progress(total)
-    for scenario, mine in plan:
-        run_scenario(ctx, scenario, mine, cells, progress)
+    if not ctx.interleave:
+        for scenario, mine in plan:
+            run_scenario(ctx, scenario, mine, cells, progress)
+        return
+    # --interleave: the rounds span every scenario, so that a ratio between
+    # two scenarios (10 busy clients with and without 10,000 idle ones) is
+    # taken from runs side by side in time, whatever the machine does meanwhile.
+    runnable = [scenario_cells(scenario, mine, cells, progress) for scenario, mine in plan]
+    for i in range(1, ctx.timing["runs"] + 1):
+        for mine in runnable:
+            run_round(ctx, mine, i, progress)
 
 
 # ---------------------------------------------------------------------------
