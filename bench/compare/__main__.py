@@ -34,7 +34,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     tier.add_argument("--full", action="store_true", help="the whole matrix (5 runs x 3 s per cell)")
     tier.add_argument("--smoke", action="store_true",
                       help="each server driven ~0.5 s in two scenarios; exit 1 if any stage or asio fails")
-    p.add_argument("--only", help="comma-separated servers (binary names), e.g. stage07_epoll,asio_server,nginx")
+    p.add_argument("--only", help="comma-separated servers: binary names (every variant), e.g. "
+                   "stage07_epoll,asio_server,nginx, or variant labels, e.g. 'stage08_zero_copy (sendfile)'; "
+                   "separated by | instead when they hold commas")
     p.add_argument("--scenarios", help="comma-separated substrings of scenario names, e.g. echo or "
                                         "'c=100'; separated by | instead when they hold commas, "
                                         "e.g. 'echo 64 B, c=10|http-get 1 KiB, c=10 + 10,000 idle'")
@@ -98,11 +100,14 @@ def chosen_variants(only: str | None, binaries: sv.Binaries, full: bool) -> list
     variants = sv.variants_of(binaries, full=full)
     if not only:
         return variants
-    wanted = {w.strip() for w in only.split(",") if w.strip()}
-    unknown = wanted - {v.name for v in variants}
+    # A binary name takes all its variants; a label ("stage08_zero_copy
+    # (sendfile)") takes that one. Labels may hold commas ("nginx (1 worker,
+    # sendfile)"): then separate with | instead.
+    wanted = {w.strip() for w in only.split("|" if "|" in only else ",") if w.strip()}
+    unknown = wanted - {v.name for v in variants} - {v.label for v in variants}
     if unknown:
         print(f"compare: not built (or unknown): {', '.join(sorted(unknown))}", file=sys.stderr)
-    return [v for v in variants if v.name in wanted]
+    return [v for v in variants if v.name in wanted or v.label in wanted]
 
 
 def set_up(args: argparse.Namespace) -> Setup:
