@@ -45,8 +45,18 @@ endif()
 #   ADVERSARIAL_ARGS ...  extra arguments for the adversarial program (e.g. a
 #                         Catch2 test spec leaving out a case covered elsewhere)
 #   SERVER_ARGS ...       extra arguments for the server (e.g. --trigger edge)
+#
+# scripts/lab builds a student's copy of one stage in its own tree (build/lab),
+# with -DIOLAB_LAB_STAGE=NAME -DIOLAB_LAB_DIR=DIR: that stage's target is then
+# made from the .cpp files at the top of DIR instead of the stage's own, and
+# everything else (its tests, their flags) stays as registered here.
 function(iolab_stage name)
-  add_executable(${name} main.cpp)
+  if(IOLAB_LAB_STAGE STREQUAL name)
+    file(GLOB lab_sources CONFIGURE_DEPENDS ${IOLAB_LAB_DIR}/*.cpp)
+    add_executable(${name} ${lab_sources})
+  else()
+    add_executable(${name} main.cpp)
+  endif()
   target_link_libraries(${name} PRIVATE iolab_common iolab_warnings)
   cmake_parse_arguments(PARSE_ARGV 1 stage "THREADED" "" "")
   if(stage_THREADED)

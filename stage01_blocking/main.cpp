@@ -21,6 +21,14 @@
 
 namespace {
 
+// iolab:lab BEGIN serve
+// iolab:lab TODO serve(): until the client leaves, says QUIT, runs out of time or the server
+// iolab:lab TODO stops, read what it sends (iolab::read_some) into a Session, and write each
+// iolab:lab TODO reply (an Outbox) before reading more; then close gently
+// iolab:lab STUB void serve(iolab::Fd client, const iolab::DocRoot& root, const iolab::Timeouts&) {
+// iolab:lab STUB     static_cast<void>(client), static_cast<void>(root);
+// iolab:lab STUB     throw std::runtime_error("TODO(lab 01): serve()");
+// iolab:lab STUB }
 // iolab:shared BEGIN blocking-serve
 // Serves one client until it leaves, says QUIT, runs out of time, or the
 // server is stopping.
@@ -57,6 +65,7 @@ void serve(iolab::Fd client, const iolab::DocRoot& root, const iolab::Timeouts& 
     iolab::close_gently(std::move(client));
 }
 // iolab:shared END blocking-serve
+// iolab:lab END serve
 
 }  // namespace
 

@@ -74,11 +74,16 @@ std::vector<pid_t> children;
 // SIGCHLD: collect every child that has exited, so none stays a zombie. One
 // signal may stand for several exits (signals do not queue), hence the loop.
 void reap_children(int) {
+    // iolab:lab BEGIN reap
+    // iolab:lab TODO reaping: collect every child that has exited (waitpid, WNOHANG, in a loop:
+    // iolab:lab TODO one SIGCHLD may stand for several exits), mark its entry in `children` 0,
+    // iolab:lab TODO and leave errno as you found it
     int saved_errno = errno;  // we may have interrupted code about to read errno
     pid_t pid;
     while ((pid = ::waitpid(-1, nullptr, WNOHANG)) > 0)
         std::replace(children.begin(), children.end(), pid, 0);
     errno = saved_errno;
+    // iolab:lab END reap
 }
 
 // Blocks (SIG_BLOCK) or unblocks (SIG_UNBLOCK) SIGCHLD, SIGINT and SIGTERM:
@@ -120,6 +125,12 @@ int main(int argc, char** argv) {
             iolab::Accepted accepted = iolab::accept_connection(listener.get());
             if (!accepted.socket) continue;
 
+            // iolab:lab BEGIN fork
+            // iolab:lab TODO forking: a child per client (fork), which forgets the listener,
+            // iolab:lab TODO serves its client and _exit()s; the parent records the child's pid in
+            // iolab:lab TODO `children` (with SIGCHLD blocked meanwhile) and keeps no copy of
+            // iolab:lab TODO the socket. Until then the handout serves one client at a time.
+            // iolab:lab STUB serve(std::move(accepted.socket), root, options.timeouts);
             block_signals(SIG_BLOCK);
             pid_t pid = ::fork();
             if (pid == 0) {
@@ -146,6 +157,7 @@ int main(int argc, char** argv) {
             block_signals(SIG_UNBLOCK);
             // The parent's copy of the client socket closes here, as
             // `accepted` goes out of scope: only the child holds it now.
+            // iolab:lab END fork
         }
 
         // Stopping: pass SIGTERM on to every child, then wait for them all.

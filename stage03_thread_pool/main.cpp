@@ -92,6 +92,12 @@ public:
     // worker is about to take), it returns false and the socket stays with
     // the caller.
     bool try_push(iolab::Fd& socket) {
+        // iolab:lab BEGIN try-push
+        // iolab:lab TODO the bounded queue: under the mutex, refuse (return false) once
+        // iolab:lab TODO `capacity_` clients wait beyond the idle workers; else queue the socket
+        // iolab:lab TODO and wake a worker
+        // iolab:lab STUB static_cast<void>(socket);
+        // iolab:lab STUB return false;
         {
             std::lock_guard lock(mutex_);
             if (queue_.size() >= capacity_ + idle_) return false;
@@ -99,6 +105,7 @@ public:
         }
         ready_.notify_one();  // wake one worker waiting in work()
         return true;
+        // iolab:lab END try-push
     }
 
     // Wakes every worker and joins them. A worker blocked in read() or
@@ -107,6 +114,11 @@ public:
     // request_stop() does it here on an error path. read() then returns 0,
     // write() fails. The sockets still queued are closed unserved.
     void stop() {
+        // iolab:lab BEGIN stop
+        // iolab:lab TODO stopping: tell the workers (stopping_, under the mutex), drop the queued
+        // iolab:lab TODO sockets, wake every worker, join them all
+        // iolab:lab STUB for (std::thread& worker : workers_)
+        // iolab:lab STUB     if (worker.joinable()) worker.join();
         iolab::request_stop();
         {
             std::lock_guard lock(mutex_);
@@ -116,11 +128,15 @@ public:
         ready_.notify_all();
         for (std::thread& worker : workers_)
             if (worker.joinable()) worker.join();
+        // iolab:lab END stop
     }
 
 private:
     void work() {
         ::pthread_setname_np(::pthread_self(), "worker");  // as ps -L and top -H show it
+        // iolab:lab BEGIN work
+        // iolab:lab TODO the workers: sleep on ready_ until a socket is queued or the pool stops;
+        // iolab:lab TODO take the front socket, serve() it outside the lock, count idle_ right
         for (;;) {
             iolab::Fd client;
             {
@@ -137,6 +153,7 @@ private:
             std::lock_guard lock(mutex_);
             ++idle_;
         }
+        // iolab:lab END work
     }
 
     std::mutex mutex_;

@@ -43,6 +43,11 @@ Server::Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& 
 
 void Server::run() {
     while (!iolab::stop_requested()) {
+        // iolab:lab BEGIN spin
+        // iolab:lab TODO the spin loop: each round, accept every waiting client (accept_all()),
+        // iolab:lab TODO then give every connection a turn (serve()), ready or not; serve() may
+        // iolab:lab TODO close the one it is given. Then close those the timeout sweep names.
+        // iolab:lab STUB return;
         // No waiting anywhere: try the listener, then every connection, ready
         // or not, then start again at once. Each try that finds nothing to
         // do is still a system call that returns EAGAIN.
@@ -57,6 +62,7 @@ void Server::run() {
         // waiting too long, and close them (common/timeouts.hpp).
         for (int fd : sweep_.expired(connections_))
             connections_.erase(fd);
+        // iolab:lab END spin
     }
 }
 

@@ -89,6 +89,10 @@ void Server::run() {
             if (errno == EINTR) continue;  // a signal: the loop condition sees the stop
             throw std::system_error(errno, std::system_category(), "select");
         }
+        // iolab:lab BEGIN scan
+        // iolab:lab TODO the scan: test each descriptor number up to max_fd in the two
+        // iolab:lab TODO answers; hand the listener to accept_all(), any other to serve()
+        // iolab:lab STUB throw std::runtime_error("TODO(lab 05): the scan in Server::run()");
         // The O(n) scan: test every descriptor number to find the few that are ready.
         for (int fd = 0; fd <= max_fd; ++fd) {
             if (!FD_ISSET(fd, &readable) && !FD_ISSET(fd, &writable)) continue;
@@ -97,6 +101,7 @@ void Server::run() {
             else
                 serve(fd);
         }
+        // iolab:lab END scan
         // Once per sweep interval, not once per event: close the connections
         // whose client kept them waiting too long (common/timeouts.hpp).
         for (int fd : sweep_.expired(connections_))
@@ -115,11 +120,15 @@ void Server::accept_all() {
         if (accepted.error == EMFILE || accepted.error == ENFILE) continue;
         if (!accepted.socket) return;  // EAGAIN: the backlog is empty (EINVAL: stopping)
         int fd = accepted.socket.get();
+        // iolab:lab BEGIN guard
+        // iolab:lab TODO the FD_SETSIZE guard: a socket whose number an fd_set cannot hold
+        // iolab:lab TODO is refused (iolab::refuse_busy), never handed to FD_SET()
         if (fd >= FD_SETSIZE) {
             // FD_SET() on this number would write past the end of the fd_set.
             iolab::refuse_busy(std::move(accepted.socket));
             continue;
         }
+        // iolab:lab END guard
         // On Linux an accepted socket does not inherit O_NONBLOCK from the
         // listener (accept(2), NOTES): set it on each one.
         iolab::set_nonblocking(fd);
@@ -146,15 +155,26 @@ void Server::serve(int fd) {
 // Readable unless the connection is throttled (its replies are not being
 // read: Interest::write); writable only while replies are waiting.
 void Server::watch(int fd, iolab::Interest interest) {
+    // iolab:lab BEGIN watch
+    // iolab:lab TODO the fd_set bookkeeping: fd's bits in want_read_ and want_write_
+    // iolab:lab TODO say exactly what `interest` asks for (FD_SET, FD_CLR)
+    // iolab:lab STUB static_cast<void>(fd), static_cast<void>(interest);
+    // iolab:lab STUB throw std::runtime_error("TODO(lab 05): Server::watch()");
     FD_CLR(fd, &want_read_);
     FD_CLR(fd, &want_write_);
     if (wants_read(interest)) FD_SET(fd, &want_read_);
     if (wants_write(interest)) FD_SET(fd, &want_write_);
+    // iolab:lab END watch
 }
 
 void Server::unwatch(int fd) {
+    // iolab:lab BEGIN unwatch
+    // iolab:lab TODO the fd_set bookkeeping: fd is watched for nothing any more
+    // iolab:lab STUB static_cast<void>(fd);
+    // iolab:lab STUB throw std::runtime_error("TODO(lab 05): Server::unwatch()");
     FD_CLR(fd, &want_read_);
     FD_CLR(fd, &want_write_);
+    // iolab:lab END unwatch
 }
 
 // iolab:shared BEGIN close-connection

@@ -77,6 +77,11 @@ void Server::run() {
             if (errno == EINTR) continue;  // a signal: the loop condition sees the stop
             throw std::system_error(errno, std::system_category(), "poll");
         }
+        // iolab:lab BEGIN scan
+        // iolab:lab TODO the scan: walk the pollfd array; an entry with revents goes to
+        // iolab:lab TODO accept_all() (the listener) or serve(). serve() may close the connection,
+        // iolab:lab TODO and unwatch() then moves the last entry into this slot: look at it again.
+        // iolab:lab STUB throw std::runtime_error("TODO(lab 06): the scan in Server::run()");
         // The O(n) scan: walk every entry to find the few that are ready.
         for (std::size_t i = 0; i < watched_.size();) {
             int fd = watched_[i].fd;
@@ -90,6 +95,7 @@ void Server::run() {
             // entry into slot i: look at slot i again rather than skip it.
             if (i < watched_.size() && watched_[i].fd == fd) ++i;
         }
+        // iolab:lab END scan
         // Once per sweep interval, not once per event: close the connections
         // whose client kept them waiting too long (common/timeouts.hpp).
         for (int fd : sweep_.expired(connections_))
@@ -136,23 +142,34 @@ void Server::serve(int fd) {
 // Readable unless the connection is throttled (its replies are not being
 // read: Interest::write); writable only while replies are waiting.
 void Server::watch(int fd, iolab::Interest interest) {
+    // iolab:lab BEGIN watch
+    // iolab:lab TODO the pollfd array: give fd an entry (appended the first time, its slot
+    // iolab:lab TODO remembered) whose events say what `interest` asks for (POLLIN, POLLOUT)
+    // iolab:lab STUB static_cast<void>(fd), static_cast<void>(interest);
+    // iolab:lab STUB throw std::runtime_error("TODO(lab 06): Server::watch()");
     short events = 0;
     if (wants_read(interest)) events |= POLLIN;
     if (wants_write(interest)) events |= POLLOUT;
     auto [found, added] = slot_.try_emplace(fd, watched_.size());
     if (added) watched_.push_back(pollfd{fd, 0, 0});
     watched_[found->second].events = events;
+    // iolab:lab END watch
 }
 
 // Removes fd's entry in O(1) by moving the last entry into its slot; the
 // array stays dense, and run() visits the moved entry when it reaches the slot.
 void Server::unwatch(int fd) {
+    // iolab:lab BEGIN unwatch
+    // iolab:lab TODO the pollfd array stays dense: move the last entry into fd's slot, in O(1)
+    // iolab:lab STUB static_cast<void>(fd);
+    // iolab:lab STUB throw std::runtime_error("TODO(lab 06): Server::unwatch()");
     auto found = slot_.find(fd);
     std::size_t slot = found->second;
     slot_.erase(found);
     watched_[slot] = watched_.back();
     watched_.pop_back();
     if (slot < watched_.size()) slot_[watched_[slot].fd] = slot;
+    // iolab:lab END unwatch
 }
 
 // iolab:shared BEGIN close-connection

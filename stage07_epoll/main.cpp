@@ -116,6 +116,13 @@ void Server::run() {
 }
 // iolab:shared END epoll-run
 
+// iolab:lab BEGIN accept-all
+// iolab:lab TODO accept_all(): take every client waiting in the backlog, until accept() says
+// iolab:lab TODO EAGAIN (an edge-triggered listener reports a burst of arrivals once); make each
+// iolab:lab TODO socket nonblocking, keep a Connection for it and watch it for reading
+// iolab:lab STUB void Server::accept_all() {
+// iolab:lab STUB     throw std::runtime_error("TODO(lab 07): Server::accept_all()");
+// iolab:lab STUB }
 // iolab:shared BEGIN accept-all
 // Accepts every connection waiting in the backlog. The listener is
 // nonblocking, so accept() says EAGAIN instead of waiting when none is left.
@@ -136,6 +143,7 @@ void Server::accept_all() {
     }
 }
 // iolab:shared END accept-all
+// iolab:lab END accept-all
 
 // iolab:shared BEGIN serve
 // Lets one connection read, parse and write all it can without blocking,
@@ -151,6 +159,19 @@ void Server::serve(int fd) {
 }
 // iolab:shared END serve
 
+// iolab:lab BEGIN watch-unwatch
+// iolab:lab TODO watch() and unwatch(): keep the kernel's interest list in step with each
+// iolab:lab TODO connection (epoll_ctl ADD, MOD, DEL); level-triggered: EPOLLIN unless throttled,
+// iolab:lab TODO EPOLLOUT only while replies wait; edge-triggered: everything plus EPOLLET, once
+// iolab:lab STUB void Server::watch(int fd, iolab::Interest interest) {
+// iolab:lab STUB     static_cast<void>(fd), static_cast<void>(interest);
+// iolab:lab STUB     throw std::runtime_error("TODO(lab 07): Server::watch()");
+// iolab:lab STUB }
+// iolab:lab STUB
+// iolab:lab STUB void Server::unwatch(int fd) {
+// iolab:lab STUB     static_cast<void>(fd);
+// iolab:lab STUB     throw std::runtime_error("TODO(lab 07): Server::unwatch()");
+// iolab:lab STUB }
 // iolab:shared BEGIN epoll-watch
 // Level-triggered: readable unless the connection is throttled (its replies
 // are not being read: Interest::write); writable only while replies are
@@ -179,6 +200,7 @@ void Server::unwatch(int fd) {
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
 }
 // iolab:shared END epoll-watch
+// iolab:lab END watch-unwatch
 
 // iolab:shared BEGIN close-connection
 void Server::close_connection(int fd) {

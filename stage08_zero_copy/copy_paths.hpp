@@ -30,6 +30,12 @@ namespace copy_paths {
 
 // What one sendfile()/send()/splice() result means for the body.
 inline iolab::IoResult progress(iolab::Response& r, ssize_t sent) {
+    // iolab:lab BEGIN progress
+    // iolab:lab TODO what one call's result means: bytes sent move the body's offset and
+    // iolab:lab TODO shrink what is left (ok); 0 means the file was cut short (closed);
+    // iolab:lab TODO EAGAIN: wait for room (would_block); EINTR: call again; else closed
+    // iolab:lab STUB static_cast<void>(r), static_cast<void>(sent);
+    // iolab:lab STUB return {0, iolab::Io::closed};
     if (sent > 0) {
         r.file_offset += sent;
         r.file_length -= static_cast<std::uint64_t>(sent);
@@ -41,17 +47,25 @@ inline iolab::IoResult progress(iolab::Response& r, ssize_t sent) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return {0, iolab::Io::would_block};
     if (errno == EINTR) return {0, iolab::Io::ok};  // nothing sent: the Outbox calls again
     return {0, iolab::Io::closed};                  // EPIPE, ECONNRESET, EFAULT (see mmap)
+    // iolab:lab END progress
 }
 
 class Sendfile : public iolab::BodySender {
 public:
     iolab::IoResult send_body(int socket, iolab::Response& r, std::size_t max_bytes) override {
+        // iolab:lab BEGIN sendfile
+        // iolab:lab TODO the sendfile call: send what is left of the body from r.file_offset,
+        // iolab:lab TODO at most max_bytes and 0x7ffff000 a call; progress() accounts for it
+        // iolab:lab STUB static_cast<void>(socket), static_cast<void>(r);
+        // iolab:lab STUB static_cast<void>(max_bytes);
+        // iolab:lab STUB return {0, iolab::Io::closed};
         // One call moves at most 0x7ffff000 bytes (sendfile(2), NOTES): ask
         // for no more, or a 64-bit length would be cut or refused.
         auto want = static_cast<std::size_t>(
             std::min<std::uint64_t>({r.file_length, 0x7ffff000, max_bytes}));
         off_t offset = r.file_offset;  // sendfile() advances this copy; we count `sent` ourselves
         return progress(r, ::sendfile(socket, r.file.get(), &offset, want));
+        // iolab:lab END sendfile
     }
 };
 

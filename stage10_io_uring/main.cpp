@@ -96,6 +96,10 @@ void Server::run() {
 
 // Every result posted since the last call, in order; then the slots are the kernel's again.
 void Server::reap() {
+    // iolab:lab BEGIN reap
+    // iolab:lab TODO completion handling: hand every posted result (io_uring_for_each_cqe) to
+    // iolab:lab TODO dispatch(), then give the slots back to the kernel (io_uring_cq_advance)
+    // iolab:lab STUB throw std::runtime_error("TODO(lab 10): Server::reap()");
     unsigned head, seen = 0;
     io_uring_cqe* cqe;
     io_uring_for_each_cqe(ring_.get(), head, cqe) {
@@ -103,6 +107,7 @@ void Server::reap() {
         dispatch(cqe->user_data, cqe->res, cqe->flags);
     }
     io_uring_cq_advance(ring_.get(), seen);
+    // iolab:lab END reap
 }
 
 // One multishot accept, armed once, posts a result per new connection
@@ -183,6 +188,12 @@ void Server::dispatch(std::uint64_t data, int result, unsigned flags) {
 
 // What Connection::work() does for stage07, without doing any I/O itself.
 void Server::serve(Client& c) {
+    // iolab:lab BEGIN serve
+    // iolab:lab TODO submission: answer what was received, start sending the front reply
+    // iolab:lab TODO (one chain at a time), close once all is done, else submit the next
+    // iolab:lab TODO receive unless one is in flight, input ended or the outbox is full
+    // iolab:lab STUB static_cast<void>(c);
+    // iolab:lab STUB throw std::runtime_error("TODO(lab 10): Server::serve()");
     c.answer();  // 1. drop the replies sent in full; 2. answer while there is room
     if (c.sending == 0 && !c.replies.empty()) send_next(c);  // 3. one chain at a time
     if (c.closing) return;
@@ -192,6 +203,7 @@ void Server::serve(Client& c) {
     ++c.in_flight;
     ring_.prep_recv(proactor::tag(c.id, Op::recv), c.socket.get());
     c.receiving = true;
+    // iolab:lab END serve
 }
 
 // The front reply's head, then a piece of its body, as one chain: a link
