@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -97,6 +98,23 @@ inline std::string recv_line(int fd, std::chrono::milliseconds timeout = 10s) {
     }
     return got;
 }
+
+// A deadline shared by the waits of one loop over many clients: each wait
+// gets what is left of it, at most `each`. A server that answers none of
+// 5,000 clients then fails the check in a bounded time, not 5,000 x 10 s.
+class Budget {
+public:
+    explicit Budget(std::chrono::milliseconds total)
+        : end_(std::chrono::steady_clock::now() + total) {}
+    std::chrono::milliseconds left(std::chrono::milliseconds each = 10s) const {
+        auto rest = std::chrono::duration_cast<std::chrono::milliseconds>(
+            end_ - std::chrono::steady_clock::now());
+        return std::clamp(rest, std::chrono::milliseconds(0), each);
+    }
+
+private:
+    std::chrono::steady_clock::time_point end_;
+};
 
 // Sends `ECHO text` and checks the reply.
 inline bool echo_works(int fd, const std::string& text, std::chrono::milliseconds timeout = 10s) {
