@@ -54,6 +54,8 @@ function(iolab_stage name)
   if(IOLAB_LAB_STAGE STREQUAL name)
     file(GLOB lab_sources CONFIGURE_DEPENDS ${IOLAB_LAB_DIR}/*.cpp)
     add_executable(${name} ${lab_sources})
+    # Work in progress (a stub leaves a helper unused) shows its warnings but builds.
+    set_source_files_properties(${lab_sources} PROPERTIES COMPILE_OPTIONS -Wno-error)
   else()
     add_executable(${name} main.cpp)
   endif()

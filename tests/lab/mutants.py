@@ -60,7 +60,7 @@ MUTANTS = [
     Mutant(
         "epoll-level-always-epollout", "07", "main.cpp",
         r"if \(wants_write\(interest\)\) events \|= EPOLLOUT;",
-        "events |= EPOLLOUT;  // mutant: writable wanted even with nothing to send",
+        "if (wants_write(interest) || interest == iolab::Interest::read) events |= EPOLLOUT;",
         r"model: epoll level-triggered: 5000",
         "a level-triggered loop registered for EPOLLOUT with nothing to send: every "
         "epoll_wait() returns at once, a busy loop"),

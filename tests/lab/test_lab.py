@@ -125,6 +125,7 @@ def test_fresh_handout_scores_below_full_marks_and_the_stage_full(number, tmp_pa
     done = lab("start", number, "--dir", str(handout))
     assert done.returncode == 0, done.stderr
     got = grade(number, handout, tmp_path / "handout.json")
+    assert got["build"] == "ok", got["report"]  # a handout builds, with warnings as errors in CI
     assert got["returncode"] == 1, got["report"]
     assert got["max_score"] > 0 and got["score"] < got["max_score"], got["report"]
     assert got["status"] == "fail"
@@ -149,5 +150,7 @@ def test_mutant_loses_points(mutant, tmp_path):
     source.write_text(text)
     extra = [] if FULL else ["--only", mutant.catches, "--first-failure"]
     got = grade(mutant.exercise, copy, tmp_path / "mutant.json", *extra)
+    # It must lose points to the tests, not to the compiler (warnings are errors in CI).
+    assert got["build"] == "ok", got["report"]
     assert got["returncode"] == 1, got["report"]
     assert got["max_score"] > 0 and got["score"] < got["max_score"], got["report"]
