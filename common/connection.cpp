@@ -6,8 +6,9 @@
 
 namespace iolab {
 
-Connection::Connection(Fd socket, const DocRoot& root, std::unique_ptr<BodySender> sender)
-    : socket_(std::move(socket)), session_(root), outbox_(std::move(sender)) {}
+Connection::Connection(Fd socket, const DocRoot& root, Drain drain,
+                       std::unique_ptr<BodySender> sender)
+    : socket_(std::move(socket)), session_(root), outbox_(std::move(sender)), drain_(drain) {}
 
 Interest Connection::advance() {
     std::uint64_t received = received_, answered = session_.answered(), sent = outbox_.sent();
@@ -21,6 +22,7 @@ Interest Connection::advance() {
 
 Interest Connection::work() {
     char buffer[16 * 1024];
+    bool emptied = false;  // a read() came back short: the receive buffer was empty
     for (;;) {
         // 1. Turn complete requests into replies, but only while the outbox
         // has room: this is what throttles a client that never reads.
@@ -51,6 +53,10 @@ Interest Connection::work() {
 
         // 3. Read more, unless the outbox is over its high-water mark.
         if (outbox_.full() || input_done_) return output_pending ? Interest::write : Interest::read;
+        // Level-triggered: the last read() emptied the buffer, and what came
+        // since (bytes or the EOF) keeps the socket readable: the loop's next
+        // wait reports it. Another read() now would most likely say EAGAIN.
+        if (emptied) return output_pending ? Interest::read_write : Interest::read;
         IoResult got = read_some(socket_.get(), buffer);
         switch (got.status) {
             case Io::would_block:
@@ -62,6 +68,7 @@ Interest Connection::work() {
             case Io::ok:
                 received_ += got.bytes;
                 session_.feed({buffer, got.bytes});
+                emptied = drain_ == Drain::until_short_read && got.bytes < sizeof buffer;
                 break;
             case Io::closed:
                 return Interest::close;

@@ -7,10 +7,26 @@
 // loop alone decides *how* to wait (busy polling, select, poll, epoll): the
 // diff between stages 04, 05, 06 and 07 is only that.
 //
-// advance() reads and writes until EAGAIN, so it is correct with
-// edge-triggered epoll too: it never leaves readable bytes behind unless its
-// output is over the high-water mark, and then the next writable event (which
-// the loop will wait for) resumes the reading.
+// How far advance() reads is the loop's to say (Drain), because it depends
+// on how the loop learns of readiness:
+//
+//   until_eagain      reads until read() says EAGAIN. What edge-triggered
+//                     readiness needs (epoll's EPOLLET, stage09's signals):
+//                     an edge is reported once, so bytes left behind would
+//                     wait for the client's next ones. Stage04 too: it has no
+//                     readiness at all, only tries.
+//   until_short_read  stops after a read() that returned fewer bytes than
+//                     it asked for: it emptied the receive buffer, and a
+//                     level-triggered wait (select, poll, epoll's default)
+//                     reports the socket again if more, or the EOF, has come
+//                     since. That spares the read() whose only news is
+//                     EAGAIN: one system call per request in an echo round.
+//
+// Either way, what was read is parsed, answered and flushed before advance()
+// returns, and the requests already received are answered before any more
+// are read. Neither leaves readable bytes behind for good: reading stops
+// early only when the output is over the high-water mark, and then the next
+// writable event (which the loop will wait for) resumes it.
 //
 // It also keeps the connection's clock (common/timeouts.hpp): what it waits
 // for and since when. The loop's periodic sweep reads it and closes the
@@ -35,9 +51,16 @@ enum class Interest {
     close,       // finished or failed: the loop removes and closes it
 };
 
+// How far one advance() reads (see the top of this file).
+enum class Drain {
+    until_eagain,      // edge-triggered or no readiness at all: read until EAGAIN
+    until_short_read,  // level-triggered: stop after a read() that did not fill the buffer
+};
+
 class Connection {
 public:
-    Connection(Fd socket, const DocRoot& root, std::unique_ptr<BodySender> sender = nullptr);
+    Connection(Fd socket, const DocRoot& root, Drain drain,
+               std::unique_ptr<BodySender> sender = nullptr);
 
     int fd() const { return socket_.get(); }
 
@@ -54,6 +77,7 @@ private:
     Fd socket_;
     Session session_;
     Outbox outbox_;
+    Drain drain_;
     bool input_done_ = false;     // EOF seen, or the session will read no more
     std::uint64_t received_ = 0;  // bytes read so far
     ConnectionClock clock_;

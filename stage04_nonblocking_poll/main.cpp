@@ -34,6 +34,9 @@ private:
 
     int listener_;
     const iolab::DocRoot& root_;
+    // No readiness to report bytes left behind: read each turn until EAGAIN
+    // (common/connection.hpp). The next round comes at once anyway.
+    iolab::Drain drain_ = iolab::Drain::until_eagain;
     std::map<int, std::unique_ptr<iolab::Connection>> connections_;
     iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
 };
@@ -80,7 +83,7 @@ void Server::accept_all() {
         // listener (accept(2), NOTES): set it on each one.
         iolab::set_nonblocking(fd);
         connections_.emplace(
-            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_));
+            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_));
     }
 }
 

@@ -54,6 +54,9 @@ private:
 
     int listener_;
     const iolab::DocRoot& root_;
+    // Level-triggered: a read() that comes back short ends a connection's
+    // turn, and the next wait reports what arrives after it (common/connection.hpp).
+    iolab::Drain drain_ = iolab::Drain::until_short_read;
     std::map<int, std::unique_ptr<iolab::Connection>> connections_;
     iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
     // Connections closed during this round, destroyed when it ends: until
@@ -133,7 +136,7 @@ void Server::accept_all() {
         // listener (accept(2), NOTES): set it on each one.
         iolab::set_nonblocking(fd);
         connections_.emplace(
-            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_));
+            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_));
         watch(fd, iolab::Interest::read);
     }
 }

@@ -56,6 +56,9 @@ private:
 
     int listener_;
     const iolab::DocRoot& root_;
+    // Edge-triggered must read each turn until EAGAIN; level-triggered may
+    // stop at a read() that comes back short (common/connection.hpp).
+    iolab::Drain drain_;
     std::map<int, std::unique_ptr<iolab::Connection>> connections_;
     iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
     // Connections closed during this round, destroyed when it ends: until
@@ -74,6 +77,7 @@ Server::Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& 
                bool edge_triggered, std::string copy)
     : listener_(listener),
       root_(root),
+      drain_(edge_triggered ? iolab::Drain::until_eagain : iolab::Drain::until_short_read),
       sweep_(timeouts),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       edge_triggered_(edge_triggered),
@@ -132,9 +136,9 @@ void Server::accept_all() {
         // On Linux an accepted socket does not inherit O_NONBLOCK from the
         // listener (accept(2), NOTES): set it on each one.
         iolab::set_nonblocking(fd);
-        connections_.emplace(fd,
-                             std::make_unique<iolab::Connection>(std::move(accepted.socket), root_,
-                                                                 copy_paths::make_sender(copy_)));
+        connections_.emplace(
+            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_,
+                                                    copy_paths::make_sender(copy_)));
         watch(fd, iolab::Interest::read);
     }
 }
@@ -160,7 +164,7 @@ void Server::serve(int fd) {
 // Edge-triggered: one registration for everything, never changed. An edge
 // comes only when new bytes arrive or buffer space frees up, so watching
 // both directions costs few wake-ups, and advance() reads and writes until
-// EAGAIN, so it never leaves behind work whose edge has already passed.
+// EAGAIN (drain_), so it never leaves behind work whose edge has already passed.
 void Server::watch(int fd, iolab::Interest interest) {
     std::uint32_t events = 0;
     if (wants_read(interest)) events |= EPOLLIN | EPOLLRDHUP;

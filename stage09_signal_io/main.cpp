@@ -65,6 +65,9 @@ private:
 
     int listener_;
     const iolab::DocRoot& root_;
+    // A socket signals when bytes arrive, not while they wait: edge-like, so
+    // each turn reads until EAGAIN (common/connection.hpp).
+    iolab::Drain drain_ = iolab::Drain::until_eagain;
     std::map<int, std::unique_ptr<iolab::Connection>> connections_;
     iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
     // Connections closed during this round, destroyed when it ends, as in
@@ -140,7 +143,7 @@ void Server::accept_all() {
         // (accept(2), NOTES) nor the owner from the listener: set them on each one.
         iolab::set_nonblocking(fd);
         connections_.emplace(
-            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_));
+            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_));
         watch(fd, iolab::Interest::read);
         // Whatever the client sent before watch() raised no signal, and none
         // will come for it: look now, as after every arming.

@@ -69,6 +69,9 @@ private:
     iolab::WakeOnStop wake_on_stop_;
     std::size_t max_connections_;  // this loop's share of the descriptor table
     const iolab::DocRoot& root_;
+    // Level-triggered, as stage07's default: a read() that comes back short
+    // ends a connection's turn (common/connection.hpp).
+    iolab::Drain drain_ = iolab::Drain::until_short_read;
     std::map<int, std::unique_ptr<iolab::Connection>> connections_;
     iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
     // Connections closed during this round, destroyed when it ends (stage07).
@@ -136,7 +139,7 @@ void Loop::accept_all() {
         int fd = accepted.socket.get();
         iolab::set_nonblocking(fd);
         connections_.emplace(
-            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_));
+            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_));
         watch(fd, iolab::Interest::read);
     }
 }

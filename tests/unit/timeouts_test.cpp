@@ -121,7 +121,8 @@ TEST_CASE("TimeoutSweep: walks the connections once per interval, returns the ex
         SocketPair p = make_socketpair();
         int fd = p.a.get();
         REQUIRE(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
-        connections[fd] = std::make_unique<iolab::Connection>(std::move(p.a), root.docroot());
+        connections[fd] = std::make_unique<iolab::Connection>(std::move(p.a), root.docroot(),
+                                                                iolab::Drain::until_eagain);
         clients.push_back(std::move(p));
         return fd;
     };
