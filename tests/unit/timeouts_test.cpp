@@ -122,7 +122,7 @@ TEST_CASE("TimeoutSweep: walks the connections once per interval, returns the ex
         int fd = p.a.get();
         REQUIRE(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
         connections[fd] = std::make_unique<iolab::Connection>(std::move(p.a), root.docroot(),
-                                                                iolab::Drain::until_eagain);
+                                                              iolab::Drain::until_eagain);
         clients.push_back(std::move(p));
         return fd;
     };
