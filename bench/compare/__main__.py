@@ -38,8 +38,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    "stage07_epoll,asio_server,nginx, or variant labels, e.g. 'stage08_zero_copy (sendfile)'; "
                    "separated by | instead when they hold commas")
     p.add_argument("--scenarios", help="comma-separated substrings of scenario names, e.g. echo or "
-                                        "'c=100'; separated by | instead when they hold commas, "
-                                        "e.g. 'echo 64 B, c=10|http-get 1 KiB, c=10 + 10,000 idle'")
+                                        "'c=100'; a full name picks that scenario alone, commas and "
+                                        "all ('echo 64 B, c=10'); | separates names instead, e.g. "
+                                        "'echo 64 B, c=10|http-get 1 KiB, c=10 + 10,000 idle'")
     p.add_argument("--idle", type=int, metavar="N",
                    help="idle connections in the idle scenarios (default: theirs, 1,000 and "
                         "10,000); capped, with a message, to what RLIMIT_NOFILE allows")
@@ -176,7 +177,7 @@ def matrix_scenarios(setup: Setup) -> tuple[list[sc.Scenario], list[str], list[s
     args, binaries = setup.args, setup.binaries
     names = None
     if args.scenarios:
-        names = args.scenarios.split("|" if "|" in args.scenarios else ",")
+        names = args.scenarios.split("|") if "|" in args.scenarios else sc.split_names(args.scenarios)
     scenarios = sc.selected(setup.tier, names)
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     if "loadgen" not in clients or set(clients) - set(sc.CLIENTS):

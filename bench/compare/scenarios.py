@@ -246,14 +246,35 @@ def flags_for(server: str, scenario: Scenario) -> tuple[str, ...]:
     return ()
 
 
-def selected(tier: str, names: list[str] | None) -> list[Scenario]:
-    """The scenarios of a tier, narrowed by --scenarios.
+def split_names(spec: str) -> list[str]:
+    """--scenarios' comma-separated list, where a scenario's full name counts
+    as one item though it has commas of its own ("echo 64 B, c=10",
+    "echo 64 B, c=10 + 10,000 idle"): at each place the longest run of
+    pieces that spells a scenario's name is taken whole."""
+    pieces = spec.split(",")
+    known = {s.name.lower() for s in SCENARIOS}
+    names, i = [], 0
+    while i < len(pieces):
+        end = next((j for j in range(len(pieces), i + 1, -1)
+                    if ",".join(pieces[i:j]).strip().lower() in known), i + 1)
+        names.append(",".join(pieces[i:end]).strip())
+        i = end
+    return [n for n in names if n]
 
-    Each name picks the scenarios whose name contains it, not followed by a
-    digit: "echo" picks every echo, "c=1" only one connection (not c=10).
+
+def selected(tier: str, names: list[str] | None) -> list[Scenario]:
+    """The scenarios of a tier, narrowed by --scenarios (split_names()).
+
+    A scenario's full name picks that scenario alone ("echo 64 B, c=10", not
+    the one with idle connections too). Any other name picks the scenarios
+    whose name contains it, not followed by a digit: "echo" picks every echo,
+    "c=1" only one connection (not c=10).
     """
     chosen = [s for s in SCENARIOS if tier in s.tiers]
     if names:
-        patterns = [re.compile(re.escape(n.strip()) + r"(?!\d)", re.I) for n in names if n.strip()]
-        chosen = [s for s in chosen if any(p.search(s.name) for p in patterns)]
+        exact = {n.strip().lower() for n in names} & {s.name.lower() for s in SCENARIOS}
+        patterns = [re.compile(re.escape(n.strip()) + r"(?!\d)", re.I)
+                    for n in names if n.strip() and n.strip().lower() not in exact]
+        chosen = [s for s in chosen
+                  if s.name.lower() in exact or any(p.search(s.name) for p in patterns)]
     return chosen

@@ -40,6 +40,18 @@ def test_a_selector_is_not_a_prefix_of_a_longer_number():
     assert sc.selected("quick", ["no such scenario"]) == []
 
 
+def test_a_full_name_with_commas_picks_that_scenario_alone():
+    # --scenarios splits on commas, and names have commas of their own.
+    assert sc.split_names("echo 64 B, c=10") == ["echo 64 B, c=10"]
+    assert sc.split_names("echo,c=100") == ["echo", "c=100"]
+    assert sc.split_names("echo 64 B, c=10 + 10,000 idle,echo 64 B, c=1000") == [
+        "echo 64 B, c=10 + 10,000 idle", "echo 64 B, c=1000"]
+    # Exact: not the scenario that adds idle connections to c=10.
+    assert names(sc.selected("quick", sc.split_names("echo 64 B, c=10"))) == ["echo 64 B, c=10"]
+    assert names(sc.selected("quick", sc.split_names("echo 64 B, c=10 + 10,000 idle"))) == [
+        "echo 64 B, c=10 + 10,000 idle"]
+
+
 def test_what_each_model_cannot_do_is_said_not_measured():
     one, many, idle = sc.echo(64, 1), sc.echo(64, 100), sc.echo(64, 10, idle=10_000)
     assert sc.limitation("stage01_blocking", one) is None
