@@ -36,7 +36,12 @@ Interest Connection::work() {
         bool more_requests = outbox_.full();
 
         // 2. Write what we can.
-        Io written = outbox_.flush(socket_.get());
+        // Level-triggered, a turn may end before EAGAIN: the socket is still
+        // writable, so the next wait reports it at once, after the others
+        // have had their turn. An edge would not come again: write it all.
+        Io written =
+            outbox_.flush(socket_.get(), drain_ == Drain::until_short_read ? Outbox::write_budget
+                                                                           : Outbox::unlimited);
         if (written == Io::closed) return Interest::close;
         bool output_pending = written == Io::would_block;
         if (!output_pending && (outbox_.closing() || (!more_requests && session_.finished()))) {

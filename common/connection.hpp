@@ -21,6 +21,11 @@
 //                     reports the socket again if more, or the EOF, has come
 //                     since. That spares the read() whose only news is
 //                     EAGAIN: one system call per request in an echo round.
+//                     Writing, it also stops after Outbox::write_budget
+//                     bytes, socket still writable: the level reports it
+//                     again, so a client that reads as fast as we write
+//                     cannot keep the loop to itself. Until EAGAIN, a
+//                     connection writes all it can: no edge would resume it.
 //
 // Either way, what was read is parsed, answered and flushed before advance()
 // returns, and the requests already received are answered before any more

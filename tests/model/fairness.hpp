@@ -1,5 +1,5 @@
-// A scenario shared by the model tests of the single-threaded loops that
-// send file bodies (stages 04-08 and 11): a client fast enough never to fill
+// A scenario shared by the model tests of the level-triggered loops that
+// send file bodies (stages 05-08 and 11): a client fast enough never to fill
 // its socket must not keep the loop to itself.
 #pragma once
 
