@@ -21,6 +21,7 @@
 
 #include "client.hpp"
 #include "eventually.hpp"
+#include "not_checked.hpp"
 #include "proc.hpp"
 #include "server_process.hpp"
 #include "temp_tree.hpp"
@@ -47,6 +48,10 @@ struct Expectations {
     // The model busy-polls: it burns a core even when idle (stage04), so
     // "it does not spin" cannot be checked. Flag: --busy-polls.
     bool busy_polls = false;
+    // Every symlink is refused, even one to a file inside the root (nginx's
+    // `disable_symlinks on`): the swapped symlink is never served, so only
+    // "nothing leaks" is checked of it. Flag: --no-symlinks.
+    bool no_symlinks = false;
 };
 
 using SuiteOptions = testkit::SuiteOptions<Expectations>;
@@ -55,7 +60,8 @@ inline const Expectations& expect() {
     return options().expect;
 }
 
-// The document root, made once per run in a fresh temporary directory:
+// The document root, made once per run in a fresh temporary directory (with
+// --connect: the tree --prepare-root wrote, BASE/root being --root):
 //
 //   BASE/secret.txt            outside the root: its content must never be served
 //   BASE/root/                 the root given to the server, holding:
@@ -80,6 +86,9 @@ struct DocumentRoot {
 };
 const DocumentRoot& document_root();
 void remove_document_root();
+// --prepare-root DIR: writes the tree as BASE = DIR, for a server started
+// on DIR/root and tested with --connect.
+void prepare_root(const std::string& dir);
 
 inline constexpr std::size_t body16_size = std::size_t{16} << 20;
 inline constexpr std::size_t body64_size = std::size_t{64} << 20;
@@ -100,11 +109,14 @@ public:
     Server& operator=(const Server&) = delete;
 
     Connection connect(int receive_buffer = 0) const;
+    // False with --connect: no process, so no /proc measurements.
+    bool measurable() const { return process_.has_process(); }
     pid_t pid() const { return process_.pid(); }
     std::uint16_t port() const { return process_.port(); }
 
     // The server is still running, has printed no sanitizer report, answers
-    // a new client's ECHO, and exits 0 on SIGTERM. A serial server answers
+    // a new client's ECHO, and exits 0 on SIGTERM (with --connect: answers,
+    // by HTTP with --http-only). A serial server answers
     // only once every other connection of the test case is closed. With
     // faults injected into accept(), the probe may be refused (ERR 503 busy)
     // and tried again, up to `busy_retries` times.
@@ -113,6 +125,10 @@ public:
 private:
     ServerProcess process_;
 };
+
+// A request whose reply is known, answered right on `c`: ECHO WORD, or
+// with --http-only GET /hello.txt.
+bool answers(Connection& c, const std::string& word);
 
 // One send() of `bytes` on another thread, so that the test can read the
 // replies while the request is still going out: the way a pipelining client

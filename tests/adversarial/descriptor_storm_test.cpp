@@ -15,6 +15,8 @@
 //                        stage02 forks a process per client and never runs
 //                        out, the parent closing its copy of each socket;
 //   --busy-polls (04)    the model spins anyway: the CPU check does not apply.
+// Tagged [process]: it sets the server's descriptor limit at launch, so it is
+// left out with --connect.
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -26,7 +28,7 @@ using namespace adversarial;
 TEST_CASE(
     "descriptor storm: out of descriptors, nobody spins, the connected are served, "
     "and the server recovers",
-    "[storm][resources]") {
+    "[storm][resources][process]") {
     constexpr int storm_size = 200;
     Server s(LaunchOptions{.environment = {}, .max_open_files = 64, .stderr_path = {}});
     Connection veteran = s.connect();

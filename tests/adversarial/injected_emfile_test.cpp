@@ -17,7 +17,7 @@
 using namespace adversarial;
 
 TEST_CASE("injected EMFILE: a refused newcomer retries; nobody else notices",
-          "[.][emfile-injected][faults]") {
+          "[.][emfile-injected][faults][process]") {
     Server s;
     // A serial server would keep the veteran and never get to the newcomers.
     std::optional<Connection> veteran;

@@ -7,6 +7,7 @@
 // Tagged [large-file]: stage08 registers the suite without it, since its
 // model test already sends a file past 4 GiB through each of its --copy paths.
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,21 @@ TEST_CASE("large file: a sparse file past 2 GiB arrives whole, right at the boun
     Server s;
     {
         Connection c = s.connect();
-        std::string status = line_exchange(c, "GET huge.bin");
-        REQUIRE(printable(status) == printable("OK " + std::to_string(huge_size) + "\n"));
+        if (options().http_only) {
+            // The head alone: the body is streamed below, never held whole.
+            c.send("GET /huge.bin HTTP/1.1\r\nHost: iolab\r\n\r\n");
+            std::string head = c.read_until("\r\n\r\n");
+            INFO("response head: " << printable(head, 600));
+            REQUIRE(head.starts_with("HTTP/1.1 200 "));
+            std::string length = "\r\ncontent-length: " + std::to_string(huge_size) + "\r\n";
+            std::string lower = head;
+            for (char& ch : lower)
+                ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            REQUIRE(lower.find(length) != std::string::npos);
+        } else {
+            std::string status = line_exchange(c, "GET huge.bin");
+            REQUIRE(printable(status) == printable("OK " + std::to_string(huge_size) + "\n"));
+        }
 
         // Stream the body, keeping only the bytes where the markers are.
         std::vector<std::string> seen(spots.size());
@@ -42,7 +56,7 @@ TEST_CASE("large file: a sparse file past 2 GiB arrives whole, right at the boun
             CHECK(printable(seen[i]) == printable(huge_marker(spots[i])));
         }
         // Still in step: the next request is answered.
-        CHECK(printable(line_exchange(c, "ECHO after 2 GiB")) == printable("after 2 GiB\n"));
+        CHECK(answers(c, "after 2 GiB"));
     }
     s.check_alive_then_stop();
 }

@@ -31,7 +31,7 @@ TEST_CASE("lingering close: an error reply survives the junk the client sent aft
     Server s;
     for (int round = 0; round < 5; ++round) {
         INFO("round " << round);
-        {
+        if (!options().http_only) {
             INFO("a line over 8 KiB (ERR 414), then junk");
             Connection c = s.connect();
             BackgroundSend sending(c, "ECHO " + std::string(9000, 'x') + "\n" + junk(), true);
@@ -46,10 +46,15 @@ TEST_CASE("lingering close: an error reply survives the junk the client sent aft
             BackgroundSend sending(c, "GET /hello.txt HTTP/1.1\r\n\r\n" + junk(), true);
             HttpResponse r = read_http_response(c);
             CHECK(r.status == 400);
-            CHECK(r.body.starts_with("400"));  // the whole body arrived (Content-Length)
+            // The whole body arrived (read_http_response() read Content-Length
+            // bytes, which a reset would have cut short); its words are the
+            // server's own (RFC 9110 15.5: an explanation SHOULD be sent).
+            CHECK(r.header("Content-Length").has_value());
+            CHECK(!r.body.empty());
             c.wait_for_close();
             sending.wait();
         }
     }
+    if (options().http_only) NOT_CHECKED("ERR 414 then junk", "--http-only");
     s.check_alive_then_stop();
 }

@@ -18,13 +18,13 @@ TEST_CASE("long line: 1 MiB without a newline gets 414 and a close; memory stays
     Server s;
     {
         Connection warm_up = s.connect();  // the first client's allocations are not growth
-        line_exchange(warm_up, "ECHO warm up");
+        answers(warm_up, "warm up");
     }
-    long memory_before = memory_kib(s.pid());
+    long memory_before = s.measurable() ? memory_kib(s.pid()) : 0;
 
     for (int round = 0; round < 3; ++round) {
         INFO("round " << round);
-        {
+        if (!options().http_only) {
             Connection c = s.connect();
             BackgroundSend sending(c, "ECHO " + std::string(mebibyte, 'x'), true);
             std::string reply = c.read_line();
@@ -42,8 +42,13 @@ TEST_CASE("long line: 1 MiB without a newline gets 414 and a close; memory stays
             sending.wait();
         }
     }
-    long grown = memory_kib(s.pid()) - memory_before;
-    INFO("server memory grew by " << grown << " KiB after 6 MiB of endless lines");
-    CHECK(grown < allowed_growth_kib);
+    if (s.measurable()) {
+        long grown = memory_kib(s.pid()) - memory_before;
+        INFO("server memory grew by " << grown << " KiB after 6 MiB of endless lines");
+        CHECK(grown < allowed_growth_kib);
+    } else {
+        NOT_CHECKED("the server's memory stays bounded", "--connect: no process to measure");
+    }
+    if (options().http_only) NOT_CHECKED("a line over 8 KiB gets ERR 414", "--http-only");
     s.check_alive_then_stop();
 }

@@ -3,6 +3,9 @@
 //   iolab_adversarial --server PATH [--serial] [--blocking] [--busy-polls]
 //                     [--server-arg=X ...] [--server-env=NAME=VALUE ...]
 //                     [Catch2 options]
+//   iolab_adversarial --prepare-root DIR
+//   iolab_adversarial --connect HOST:PORT --root DIR/root [--http-only]
+//                     [--no-echo] [--no-symlinks] [expectations] [Catch2 options]
 //
 // Each test case starts the server with `--port 0 --root <a temporary
 // directory>` plus the --server-arg flags, attacks it (pipelined floods,
@@ -26,16 +29,19 @@ Catch::clara::Parser expectation_flags(adversarial::Expectations& expect) {
            Opt(expect.blocking)["--blocking"](
                "blocking I/O: a newcomer may wait unanswered for a thread, a process or its turn") |
            Opt(expect.busy_polls)["--busy-polls"](
-               "the model burns a core even when idle: no CPU-time checks");
+               "the model burns a core even when idle: no CPU-time checks") |
+           Opt(expect.no_symlinks)["--no-symlinks"](
+               "every symlink is refused, even inside the root: the swapped one is never served");
 }
 
 }  // namespace
 
 int main(int argc, char* argv[]) {
     adversarial::SuiteOptions& options = adversarial::options();
-    return testkit::run_suite(argc, argv, "iolab_adversarial", options,
-                              expectation_flags(options.expect), [] {
+    testkit::SuiteHooks hooks{.prepare_root = adversarial::prepare_root, .finish = [] {
                                   adversarial::remove_document_root();
                                   return 0;
-                              });
+                              }};
+    return testkit::run_suite(argc, argv, "iolab_adversarial", options,
+                              expectation_flags(options.expect), hooks);
 }

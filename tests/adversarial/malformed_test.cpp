@@ -9,6 +9,7 @@
 // differently, could be made to "smuggle" requests through. A request that
 // is only wrong in its target (a bad percent-escape) is framed correctly:
 // its 400 may keep the connection, and then the next request is answered.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -26,6 +27,11 @@ struct Case {
     std::string request;        // sent with `smuggled` right behind it
     std::vector<int> statuses;  // any of these
     bool must_close = true;
+    // The RFC also lets a server take this POST /echo as well framed (a
+    // chunked body, RFC 9112 7.1; a control byte other than CR, LF or NUL
+    // in a value, RFC 9110 5.5): then it is answered like any POST /echo
+    // (200, or 404/405 with --no-echo) and the next request must be too.
+    bool may_be_processed = false;
 };
 
 std::string post(const std::string& headers, const std::string& body) {
@@ -69,14 +75,18 @@ std::vector<Case> malformed_requests() {
          {400, 501}},
         {"Transfer-Encoding alone",
          post("Transfer-Encoding: chunked\r\n", "0\r\n\r\n"),
-         {400, 501}},
+         {400, 501},
+         true,
+         true},
         {"a folded Transfer-Encoding",
          post("Content-Length: 5\r\nX-Folded: a\r\n Transfer-Encoding: chunked\r\n", "0\r\n\r\n"),
          {400, 501}},
         {"a space before the colon", post("Content-Length : 5\r\n", "hello"), {400}},
         {"a control byte in a header value",
          post("Content-Length: 5\r\nX-Bad: a\x01z\r\n", "hello"),
-         {400}},
+         {400},
+         true,
+         true},
         // Framed correctly: only the target is wrong.
         {"a bad percent-escape (%zz)", "GET /%zzhello.txt HTTP/1.1\r\n" + host, {400}, false},
         {"a truncated percent-escape", "GET /hello.txt%4 HTTP/1.1\r\n" + host, {400}, false},
@@ -95,9 +105,17 @@ TEST_CASE("malformed: bad requests are refused, and what follows them is never a
         Connection c = s.connect();
         c.send(t.request + smuggled);
         HttpResponse r = read_http_response(c);
-        CHECK_THAT(t.statuses, Catch::Matchers::VectorContains(r.status));
+        std::vector<int> statuses = t.statuses;
+        bool refused = std::find(statuses.begin(), statuses.end(), r.status) != statuses.end();
+        if (t.may_be_processed && !refused) {
+            statuses = options().no_echo ? std::vector<int>{404, 405} : std::vector<int>{200};
+            INFO("taken as a well-framed POST /echo");
+            CHECK_THAT(statuses, Catch::Matchers::VectorContains(r.status));
+        } else {
+            CHECK_THAT(t.statuses, Catch::Matchers::VectorContains(r.status));
+        }
         std::string connection = r.header("Connection").value_or("(none)");
-        if (t.must_close) CHECK(connection == "close");
+        if (t.must_close && refused) CHECK(connection == "close");
         if (connection == "close") {
             // The smuggled request must never be answered: only the close follows.
             c.wait_for_close();

@@ -28,6 +28,16 @@ bool leaks_outside_content(const std::string& reply) {
            reply.find("root:x:0:0") != std::string::npos;  // /etc/passwd
 }
 
+// A directory, a FIFO, a socket is refused: an error status (iolab: 403;
+// nginx: 500 for a socket, whose open() fails with ENXIO). RFC 9110 also
+// lets a server redirect a directory's name to its slash form (nginx: 301
+// to "/subdir/"), which is then refused itself.
+bool refused_or_slash_redirect(const HttpResponse& r, const std::string& target) {
+    if (r.status >= 400) return true;
+    std::string location = r.header("Location").value_or("");
+    return r.status / 100 == 3 && !target.ends_with('/') && location.ends_with(target + "/");
+}
+
 // An HTTP GET on a keep-alive connection; returns the response.
 HttpResponse http_get(Connection& c, const std::string& target) {
     c.send("GET " + target + " HTTP/1.1\r\nHost: iolab\r\n\r\n");
@@ -92,18 +102,24 @@ TEST_CASE("paths: .. in every encoding, NUL and absolute paths never leave the r
             if (r.header("Connection") == "close") c = s.connect();
         }
         // The line protocol takes its path literally, decoding nothing.
+        if (options().http_only) NOT_CHECKED("the same tricks as line GETs", "--http-only");
         for (const char* path :
-             {"../secret.txt", "/../secret.txt", "subdir/../../secret.txt", "..\\secret.txt",
-              "//etc/passwd", "/etc/passwd", "escape_relative", "escape_absolute",
-              "escape_directory/secret.txt", "escape_device"}) {
+             options().http_only
+                 ? std::vector<const char*>{}
+                 : std::vector<const char*>{
+                       "../secret.txt", "/../secret.txt", "subdir/../../secret.txt",
+                       "..\\secret.txt", "//etc/passwd", "/etc/passwd", "escape_relative",
+                       "escape_absolute", "escape_directory/secret.txt", "escape_device"}) {
             INFO("line GET " << path);
             LineGetReply reply = line_get(c, path);
             CHECK(reply.status_line.starts_with("ERR 4"));
             CHECK_FALSE(leaks_outside_content(reply.body));
         }
-        std::string nul_path("GET hello.txt\0/../../secret.txt\n", 32);
-        c.send(nul_path);
-        CHECK(c.read_line().starts_with("ERR 4"));
+        if (!options().http_only) {
+            std::string nul_path("GET hello.txt\0/../../secret.txt\n", 32);
+            c.send(nul_path);
+            CHECK(c.read_line().starts_with("ERR 4"));
+        }
     }
     s.check_alive_then_stop();
 }
@@ -121,8 +137,12 @@ TEST_CASE("paths: a target is percent-decoded exactly once", "[paths]") {
         CHECK(plain.status == 200);
         CHECK(compare_bytes(plain.body, d.a_txt) == "same");
         // The line protocol decodes nothing: "%41.txt" is that file.
-        LineGetReply literal = line_get(c, "%41.txt");
-        CHECK(compare_bytes(literal.body, d.percent_41_txt) == "same");
+        if (options().http_only) {
+            NOT_CHECKED("a line GET decodes nothing", "--http-only");
+        } else {
+            LineGetReply literal = line_get(c, "%41.txt");
+            CHECK(compare_bytes(literal.body, d.percent_41_txt) == "same");
+        }
     }
     s.check_alive_then_stop();
 }
@@ -140,7 +160,11 @@ TEST_CASE("paths: directories, FIFOs (even with a writer) and sockets are refuse
     Server s;
     {
         Connection c = s.connect();
-        for (const char* path : {"subdir", "subdir/", "/", "fifo", "socket", "escape_device"}) {
+        if (options().http_only) NOT_CHECKED("the same paths as line GETs", "--http-only");
+        for (const char* path : options().http_only
+                                    ? std::vector<const char*>{}
+                                    : std::vector<const char*>{"subdir", "subdir/", "/", "fifo",
+                                                               "socket", "escape_device"}) {
             // "/" is index.html; the others must be refused.
             INFO("line GET " << path);
             LineGetReply reply = line_get(c, path);
@@ -152,11 +176,12 @@ TEST_CASE("paths: directories, FIFOs (even with a writer) and sockets are refuse
         for (const char* target : {"/subdir", "/subdir/", "/fifo", "/socket", "/escape_device"}) {
             INFO("HTTP GET " << target);
             HttpResponse r = http_get(c, target);
-            CHECK(r.status / 100 == 4);
+            INFO("status line: " << printable(r.status_line));
+            CHECK(refused_or_slash_redirect(r, target));
             CHECK(r.body.find("inner.txt") == std::string::npos);  // no listing
             if (r.header("Connection") == "close") c = s.connect();
         }
-        CHECK(printable(line_exchange(c, "ECHO not blocked")) == printable("not blocked\n"));
+        CHECK(answers(c, "not blocked"));
     }
     s.check_alive_then_stop();
 }
@@ -198,9 +223,9 @@ TEST_CASE("paths: a symlink swapped while it is requested never leads outside th
         Connection c = s.connect();
         const auto deadline = std::chrono::steady_clock::now() + 20s;
         for (int i = 0; i < 20000 && std::chrono::steady_clock::now() < deadline; ++i) {
-            if (i >= 200 && served_inside > 0 && refused > 0) break;
+            if (i >= 200 && (served_inside > 0 || expect().no_symlinks) && refused > 0) break;
             std::string status, body;
-            if (i % 2 == 0) {
+            if (i % 2 == 0 && !options().http_only) {
                 LineGetReply reply = line_get(c, "swap");
                 status = reply.status_line;
                 body = reply.body;
@@ -225,7 +250,12 @@ TEST_CASE("paths: a symlink swapped while it is requested never leads outside th
         }
     }
     INFO(served_inside << " served from inside, " << refused << " refused");
-    CHECK(served_inside > 0);  // both sides of the flip were seen:
-    CHECK(refused > 0);        // the race was really run
+    if (expect().no_symlinks) {
+        CHECK(served_inside == 0);  // what --no-symlinks says: no symlink is followed
+        NOT_CHECKED("the race was run (a symlink inside the root is served)", "--no-symlinks");
+    } else {
+        CHECK(served_inside > 0);  // both sides of the flip were seen:
+    }
+    CHECK(refused > 0);  // the race was really run
     s.check_alive_then_stop();
 }

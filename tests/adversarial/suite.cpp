@@ -11,22 +11,25 @@ namespace adversarial {
 
 namespace {
 
-std::unique_ptr<DocumentRoot> make_document_root() {
-    auto d = std::make_unique<DocumentRoot>();
-    const TempTree& tree = d->tree;
-    d->base = tree.path();
-    d->root = tree.directory("root");
-    d->hello_txt = "hello, world\n";
-    d->index_html = "<!doctype html>\n<title>iolab adversarial</title>\n";
-    d->percent_41_txt = "the file named %41.txt\n";
-    d->a_txt = "the file named A.txt\n";
-    d->secret = unique_secret();
+// The stamp beside a prepared tree: bump the number when the tree changes.
+constexpr const char* tree_stamp = "iolab_adversarial tree 1";
 
-    tree.file("secret.txt", d->secret);
-    tree.file("root/hello.txt", d->hello_txt);
-    tree.file("root/index.html", d->index_html);
-    tree.file("root/%41.txt", d->percent_41_txt);
-    tree.file("root/A.txt", d->a_txt);
+void fill_contents(DocumentRoot& d) {
+    d.hello_txt = "hello, world\n";
+    d.index_html = "<!doctype html>\n<title>iolab adversarial</title>\n";
+    d.percent_41_txt = "the file named %41.txt\n";
+    d.a_txt = "the file named A.txt\n";
+}
+
+// Writes the tree under `tree` (BASE): secret.txt, root/..., the stamp.
+void write_tree(const TempTree& tree, const DocumentRoot& d) {
+    tree.file("secret.txt", d.secret);
+    tree.file(tree_stamp_name, std::string(tree_stamp) + "\n");
+    tree.directory("root");
+    tree.file("root/hello.txt", d.hello_txt);
+    tree.file("root/index.html", d.index_html);
+    tree.file("root/%41.txt", d.percent_41_txt);
+    tree.file("root/A.txt", d.a_txt);
     tree.sparse_file("root/body16.bin", body16_size);
     tree.sparse_file("root/body64.bin", body64_size);
     tree.sparse_file("root/huge.bin", huge_size);
@@ -37,10 +40,26 @@ std::unique_ptr<DocumentRoot> make_document_root() {
     tree.fifo("root/fifo");
     tree.unix_socket("root/socket");
     tree.symlink("root/escape_relative", "../secret.txt");
-    tree.symlink("root/escape_absolute", d->base + "/secret.txt");
-    tree.symlink("root/escape_directory", d->base);
+    tree.symlink("root/escape_absolute", tree.path() + "/secret.txt");
+    tree.symlink("root/escape_directory", tree.path());
     tree.symlink("root/escape_device", "/dev/zero");
     tree.symlink("root/swap", "hello.txt");
+}
+
+std::unique_ptr<DocumentRoot> make_document_root() {
+    auto d = std::make_unique<DocumentRoot>();
+    fill_contents(*d);
+    if (options().connected()) {
+        // The tree --prepare-root wrote, which the running server serves.
+        d->base = prepared_base(options().connect_root, tree_stamp);
+        d->root = d->base + "/root";
+        d->secret = read_whole_file(d->base + "/secret.txt");
+        return d;
+    }
+    d->base = d->tree.path();
+    d->root = d->base + "/root";
+    d->secret = unique_secret();
+    write_tree(d->tree, *d);
     return d;
 }
 
@@ -60,6 +79,23 @@ const DocumentRoot& document_root() {
 
 void remove_document_root() {
     the_root.reset();
+}
+
+void prepare_root(const std::string& dir) {
+    TempTree tree(TempTree::Kept{dir});
+    DocumentRoot d;
+    fill_contents(d);
+    d.secret = unique_secret();
+    write_tree(tree, d);
+}
+
+bool answers(Connection& c, const std::string& word) {
+    if (options().http_only) {
+        c.send("GET /hello.txt HTTP/1.1\r\nHost: iolab\r\n\r\n");
+        HttpResponse r = read_http_response(c);
+        return r.status == 200 && r.body == document_root().hello_txt;
+    }
+    return line_exchange(c, "ECHO " + word) == word + "\n";
 }
 
 std::vector<std::uint64_t> huge_marker_offsets() {
@@ -86,6 +122,16 @@ Connection Server::connect(int receive_buffer) const {
 }
 
 void Server::check_alive_then_stop(int busy_retries) {
+    if (!measurable()) {
+        // Not ours to stop (--connect): it must still answer, that is all.
+        bool alive = false;
+        for (int attempt = 0; attempt <= busy_retries && !alive; ++attempt) {
+            Connection probe = connect();
+            alive = answers(probe, "still alive");
+        }
+        CHECK(alive);
+        return;
+    }
     std::optional<int> status = process_.wait_for_exit(0ms);
     INFO("server stderr: " << printable(process_.stderr_text(), 3000));
     REQUIRE(!status.has_value());  // else it died: crashed, or killed by SIGPIPE

@@ -15,11 +15,33 @@ using namespace conformance;
 
 namespace {
 
+// A request whose reply says who asked, in the line protocol (ECHO WORD);
+// with --http-only, GET /hello.txt, which only says that it was answered.
+std::string request_for(const std::string& word) {
+    return options().http_only ? http_request("GET", "/hello.txt") : "ECHO " + word + "\n";
+}
+std::string expected_for(const std::string& word) {
+    return options().http_only ? document_root().hello_txt : word + "\n";
+}
+std::string read_reply(Connection& c) {
+    return options().http_only ? read_http_response(c).body : c.read_line();
+}
+std::string exchange(Connection& c, const std::string& word) {
+    c.send(request_for(word));
+    return read_reply(c);
+}
+
+// A large download: GET big.bin (64 MiB), as a line or over HTTP.
+std::string big_get() {
+    return options().http_only ? http_request("GET", "/big.bin") : "GET big.bin\n";
+}
+
 // The check every test case below ends with: a newcomer is served in full.
 void check_next_client_is_served(ServerProcess& s) {
     Connection next = s.connect();
-    std::string reply = line_exchange(next, "ECHO next client");
-    CHECK(printable(reply) == printable("next client\n"));
+    std::string reply = exchange(next, "next client");
+    CHECK(printable(reply) == printable(expected_for("next client")));
+    if (options().http_only) return;
     LineGetReply hello = line_get(next, "hello.txt");
     CHECK(compare_bytes(hello.body, document_root().hello_txt) == "same");
 }
@@ -34,19 +56,19 @@ TEST_CASE("concurrency: a serial server serves a second client only after the fi
     }
     ServerProcess& s = server();
     Connection first = s.connect();
-    std::string first_reply = line_exchange(first, "ECHO first");
-    CHECK(printable(first_reply) == printable("first\n"));
+    std::string first_reply = exchange(first, "first");
+    CHECK(printable(first_reply) == printable(expected_for("first")));
 
     Connection second = s.connect();  // accepted by the kernel's backlog, not by the server
-    second.send("ECHO second\n");
+    second.send(request_for("second"));
     std::string too_early = second.read_for(300ms);
     REQUIRE(printable(too_early) == printable(""));  // not while the first is here
-    std::string first_again = line_exchange(first, "ECHO first again");
-    CHECK(printable(first_again) == printable("first again\n"));
+    std::string first_again = exchange(first, "first again");
+    CHECK(printable(first_again) == printable(expected_for("first again")));
 
     first.close();
-    std::string second_reply = second.read_line();
-    CHECK(printable(second_reply) == printable("second\n"));
+    std::string second_reply = read_reply(second);
+    CHECK(printable(second_reply) == printable(expected_for("second")));
 }
 
 TEST_CASE("concurrency: two clients connected at once are both served", "[concurrency]") {
@@ -56,19 +78,21 @@ TEST_CASE("concurrency: two clients connected at once are both served", "[concur
     }
     ServerProcess& s = server();
     Connection first = s.connect();
-    std::string first_reply = line_exchange(first, "ECHO first");
-    CHECK(printable(first_reply) == printable("first\n"));
-    first.send("ECHO half of a req");  // the first client is in the middle of a request
+    std::string first_reply = exchange(first, "first");
+    CHECK(printable(first_reply) == printable(expected_for("first")));
+    // The first client is in the middle of a request.
+    const std::string half = request_for("half of a request");
+    first.send(half.substr(0, half.size() - 4));
 
     Connection second = s.connect();
-    std::string second_reply = line_exchange(second, "ECHO second");
-    CHECK(printable(second_reply) == printable("second\n"));
+    std::string second_reply = exchange(second, "second");
+    CHECK(printable(second_reply) == printable(expected_for("second")));
 
-    first.send("uest\n");
-    std::string first_completed = first.read_line();
-    CHECK(printable(first_completed) == printable("half of a request\n"));
-    std::string second_again = line_exchange(second, "ECHO second again");
-    CHECK(printable(second_again) == printable("second again\n"));
+    first.send(half.substr(half.size() - 4));
+    std::string first_completed = read_reply(first);
+    CHECK(printable(first_completed) == printable(expected_for("half of a request")));
+    std::string second_again = exchange(second, "second again");
+    CHECK(printable(second_again) == printable(expected_for("second again")));
 }
 
 TEST_CASE("concurrency: a client that never reads its replies does not stall the others",
@@ -81,7 +105,7 @@ TEST_CASE("concurrency: a client that never reads its replies does not stall the
     Connection hog = s.connect();
     std::string requests;
     for (int i = 0; i < 8; ++i)
-        requests += "GET big.bin\n";  // 512 MiB of replies, never read
+        requests += big_get();  // 512 MiB of replies, never read
     hog.send(requests);
     hog.read_exact(3);  // the server has started on it
 
@@ -94,7 +118,7 @@ TEST_CASE("robustness: a client that vanishes costs only its own connection", "[
     ServerProcess& s = server();
     SECTION("closing in the middle of a 64 MiB download") {
         Connection gone = s.connect();
-        gone.send("GET big.bin\n");
+        gone.send(big_get());
         gone.read_exact(64 * 1024);
         gone.close();
     }
@@ -108,14 +132,14 @@ TEST_CASE("robustness: a client that vanishes costs only its own connection", "[
         Connection gone = s.connect();
         std::string requests;
         for (int i = 0; i < 8; ++i)
-            requests += "GET big.bin\n";
+            requests += big_get();
         gone.send(requests);
         gone.read_exact(3);
         gone.close();
     }
     SECTION("closing halfway through a request line") {
         Connection gone = s.connect();
-        gone.send("GET hel");
+        gone.send(options().http_only ? "GET /hel" : "GET hel");
         gone.close();
     }
     SECTION("closing halfway through HTTP headers") {

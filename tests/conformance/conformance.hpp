@@ -32,7 +32,8 @@ inline const Expectations& expect() {
     return options().expect;
 }
 
-// The document root, made once per run in a fresh temporary directory:
+// The document root, made once per run in a fresh temporary directory (with
+// --connect: the tree --prepare-root wrote, BASE/root being --root):
 //
 //   BASE/secret.txt        outside the root: its content must never be served
 //   BASE/root/             the root given to the server, holding:
@@ -44,7 +45,7 @@ inline const Expectations& expect() {
 //     escape_absolute -> BASE/secret.txt
 //     escape_directory -> BASE           (then escape_directory/secret.txt)
 struct DocumentRoot {
-    TempTree tree{"conformance"};  // BASE, removed with everything in it
+    TempTree tree{"conformance"};  // BASE (unless --connect), removed with everything in it
     std::string base;
     std::string root;
     std::string index_html, hello_txt;
@@ -73,5 +74,9 @@ int finish_shared_server();
 
 // Removes BASE. Called once at the end of the run.
 void remove_document_root();
+
+// --prepare-root DIR: writes the tree as BASE = DIR, for a server started
+// on DIR/root and tested with --connect.
+void prepare_root(const std::string& dir);
 
 }  // namespace conformance

@@ -1,6 +1,7 @@
 // Starting and stopping: SIGTERM/SIGINT stop the server cleanly, with its
 // one-line summary on stdout and exit status 0. Each test case starts its
-// own server, since stopping it is the point.
+// own server, since stopping it is the point: tagged [process], left out
+// with --connect.
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <regex>
@@ -39,7 +40,8 @@ Summary check_clean_exit(ServerProcess& s) {
 
 }  // namespace
 
-TEST_CASE("lifecycle: a stop signal makes the server print its summary and exit 0", "[lifecycle]") {
+TEST_CASE("lifecycle: a stop signal makes the server print its summary and exit 0",
+          "[lifecycle][process]") {
     int stop_signal = GENERATE(SIGTERM, SIGINT);
     INFO("signal " << stop_signal);
     ServerProcess s = start_server();
@@ -59,7 +61,7 @@ TEST_CASE("lifecycle: a stop signal makes the server print its summary and exit 
     CHECK(summary.bytes_sent >= replies.size() - 4);  // whether BYE counts is the server's call
 }
 
-TEST_CASE("lifecycle: SIGTERM stops a server waiting on an idle client", "[lifecycle]") {
+TEST_CASE("lifecycle: SIGTERM stops a server waiting on an idle client", "[lifecycle][process]") {
     ServerProcess s = start_server();
     Connection idle = s.connect();
     std::string reply = line_exchange(idle, "ECHO waiting");
@@ -71,7 +73,8 @@ TEST_CASE("lifecycle: SIGTERM stops a server waiting on an idle client", "[lifec
     check_clean_exit(s);
 }
 
-TEST_CASE("lifecycle: SIGTERM arriving just after a reply still stops the server", "[lifecycle]") {
+TEST_CASE("lifecycle: SIGTERM arriving just after a reply still stops the server",
+          "[lifecycle][process]") {
     // The signal lands while the server goes from writing the reply back to
     // waiting for the next request. A server that checks its stop flag and
     // then blocks in read() misses a signal that arrives in between, and

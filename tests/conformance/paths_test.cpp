@@ -28,7 +28,7 @@ bool is_line_refusal(const std::string& reply) {
 
 }  // namespace
 
-TEST_CASE("paths: a line GET never reaches outside the root", "[paths][security]") {
+TEST_CASE("paths: a line GET never reaches outside the root", "[paths][security][line]") {
     // Taken literally: the line protocol does no percent-decoding, so the
     // encoded forms name files that do not exist.
     const std::vector<std::string> paths = {
@@ -102,8 +102,7 @@ TEST_CASE("paths: an HTTP GET never reaches outside the root", "[paths][security
     }
 }
 
-TEST_CASE("paths: a directory or a FIFO is refused (ERR 403, HTTP 4xx) without hanging",
-          "[paths]") {
+TEST_CASE("paths: a directory or a FIFO is refused (ERR 403) without hanging", "[paths][line]") {
     ServerProcess& s = server();
     Connection c = s.connect();
     for (const char* path :
@@ -112,14 +111,32 @@ TEST_CASE("paths: a directory or a FIFO is refused (ERR 403, HTTP 4xx) without h
         std::string reply = line_exchange(c, std::string("GET ") + path);
         CHECK(printable(reply) == printable("ERR 403 forbidden\n"));
     }
-    for (const char* target : {"/subdir", "/subdir/", "/fifo", "/escape_directory/"}) {
-        INFO("HTTP GET " << target);
-        c.send(http_request("GET", target));
-        HttpResponse r = read_http_response(c);
-        CHECK(r.status / 100 == 4);
-        CHECK(r.body.find("inner.txt") == std::string::npos);  // no directory listing
-    }
     // The server did not get stuck on the FIFO: it still answers.
     std::string reply = line_exchange(c, "ECHO still answering");
     CHECK(printable(reply) == printable("still answering\n"));
+}
+
+TEST_CASE("paths: a directory or a FIFO is refused (HTTP 4xx) without hanging", "[paths][http]") {
+    ServerProcess& s = server();
+    Connection c = s.connect();
+    for (const char* target : {"/subdir/", "/fifo", "/escape_directory/"}) {
+        INFO("HTTP GET " << target);
+        c.send(http_request("GET", target));
+        HttpResponse r = read_http_response(c);
+        INFO("status line: " << printable(r.status_line));
+        CHECK(r.status / 100 == 4);
+        CHECK(r.body.find("inner.txt") == std::string::npos);  // no directory listing
+        if (r.header("Connection") == "close") c = s.connect();
+    }
+    // "/subdir" may also be redirected to "/subdir/" (RFC 9110 15.4): the
+    // errors test case checks that; here, only that nothing is listed.
+    c.send(http_request("GET", "/subdir"));
+    HttpResponse r = read_http_response(c);
+    CHECK(r.status / 100 != 2);
+    CHECK(r.body.find("inner.txt") == std::string::npos);
+    if (r.header("Connection") == "close") c = s.connect();
+    // The server did not get stuck on the FIFO: it still answers.
+    c.send(http_request("GET", "/hello.txt"));
+    HttpResponse hello = read_http_response(c);
+    CHECK(compare_bytes(hello.body, document_root().hello_txt) == "same");
 }

@@ -33,18 +33,19 @@ std::string pseudo_random_bytes(std::size_t size, std::uint64_t seed) {
     return bytes;
 }
 
-std::unique_ptr<DocumentRoot> make_document_root() {
-    auto d = std::make_unique<DocumentRoot>();
-    const TempTree& tree = d->tree;
-    d->base = tree.path();
-    d->root = tree.directory("root");
-    d->index_html = "<!doctype html>\n<title>iolab conformance</title>\n<p>the index</p>\n";
-    d->hello_txt = "hello, world\n";
-    d->secret = unique_secret();
+// The stamp beside a prepared tree: bump the number when the tree changes.
+constexpr const char* tree_stamp = "iolab_conformance tree 1";
+const std::string index_html =
+    "<!doctype html>\n<title>iolab conformance</title>\n<p>the index</p>\n";
+const std::string hello_txt = "hello, world\n";
 
-    tree.file("secret.txt", d->secret);
-    tree.file("root/index.html", d->index_html);
-    tree.file("root/hello.txt", d->hello_txt);
+// Writes the tree under `tree` (BASE): secret.txt, root/..., the stamp.
+void write_tree(const TempTree& tree, const std::string& secret) {
+    tree.file("secret.txt", secret);
+    tree.file(tree_stamp_name, std::string(tree_stamp) + "\n");
+    tree.directory("root");
+    tree.file("root/index.html", index_html);
+    tree.file("root/hello.txt", hello_txt);
     tree.file("root/empty.txt", "");
     tree.file("root/with space.txt", "a name with a space\n");
     tree.file("root/big.bin", big_file());
@@ -54,8 +55,25 @@ std::unique_ptr<DocumentRoot> make_document_root() {
     tree.file("root/unreadable.txt", "mode 000\n");
     tree.set_mode("root/unreadable.txt", 0);
     tree.symlink("root/escape_relative", "../secret.txt");
-    tree.symlink("root/escape_absolute", d->base + "/secret.txt");
-    tree.symlink("root/escape_directory", d->base);
+    tree.symlink("root/escape_absolute", tree.path() + "/secret.txt");
+    tree.symlink("root/escape_directory", tree.path());
+}
+
+std::unique_ptr<DocumentRoot> make_document_root() {
+    auto d = std::make_unique<DocumentRoot>();
+    d->index_html = index_html;
+    d->hello_txt = hello_txt;
+    if (options().connected()) {
+        // The tree --prepare-root wrote, which the running server serves.
+        d->base = prepared_base(options().connect_root, tree_stamp);
+        d->root = d->base + "/root";
+        d->secret = read_whole_file(d->base + "/secret.txt");
+        return d;
+    }
+    d->base = d->tree.path();
+    d->root = d->base + "/root";
+    d->secret = unique_secret();
+    write_tree(d->tree, d->secret);
     return d;
 }
 
@@ -70,16 +88,26 @@ std::string last_test_on_shared_server;  // who to suspect when it is found dead
 std::string broken_server;               // why a freshly started server failed its health check
 
 // Empty when the server is alive, clean and answering; otherwise what is wrong.
+// Without the process (--connect), only whether it answers.
 std::string health_problem(ServerProcess& s) {
-    if (std::optional<int> status = s.wait_for_exit(std::chrono::milliseconds(0)))
-        return "died (" + describe_wait_status(*status) + ")";
-    if (std::string report = sanitizer_report(s.stderr_text()); !report.empty())
-        return "reported a sanitizer error";
+    if (s.has_process()) {
+        if (std::optional<int> status = s.wait_for_exit(std::chrono::milliseconds(0)))
+            return "died (" + describe_wait_status(*status) + ")";
+        if (std::string report = sanitizer_report(s.stderr_text()); !report.empty())
+            return "reported a sanitizer error";
+    }
     try {
         Connection probe = s.connect();
-        if (std::string reply = line_exchange(probe, "ECHO health check");
-            reply != "health check\n")
+        if (options().http_only) {
+            probe.send(http_request("GET", "/hello.txt"));
+            HttpResponse r = read_http_response(probe);
+            if (r.status != 200 || r.body != hello_txt)
+                return "answered a health-check GET /hello.txt with " +
+                       printable(r.status_line + " " + r.body);
+        } else if (std::string reply = line_exchange(probe, "ECHO health check");
+                   reply != "health check\n") {
             return "answered a health-check ECHO with " + printable(reply);
+        }
     } catch (const TestError& e) {
         return std::string("stopped answering: ") + e.what();
     }
@@ -145,6 +173,16 @@ ServerProcess& server() {
 int finish_shared_server() {
     if (!shared_server) return 0;
     ServerProcess& s = *shared_server;
+    if (!s.has_process()) {
+        // Not ours to stop (--connect): it must still answer, that is all.
+        std::string problem = health_problem(s);
+        if (!problem.empty())
+            std::cerr << "conformance: the server " << problem
+                      << " at the end of the run (last test case \"" << last_test_on_shared_server
+                      << "\")\n";
+        shared_server.reset();
+        return problem.empty() ? 0 : 1;
+    }
     s.send_signal(SIGTERM);
     std::optional<int> status = s.wait_for_exit(io_timeout);
     std::string report = sanitizer_report(s.stderr_text());
@@ -168,6 +206,11 @@ int finish_shared_server() {
 
 void remove_document_root() {
     the_root.reset();
+}
+
+void prepare_root(const std::string& dir) {
+    TempTree tree(TempTree::Kept{dir});
+    write_tree(tree, unique_secret());
 }
 
 }  // namespace conformance

@@ -135,8 +135,22 @@ void ServerProcess::read_listening_line() {
     port_ = static_cast<std::uint16_t>(port);
 }
 
+ServerProcess ServerProcess::attach(const std::string& host, std::uint16_t port) {
+    return ServerProcess(Attached{}, host, port);
+}
+
 ServerProcess::~ServerProcess() {
     kill_and_reap();
+}
+
+void ServerProcess::need_process(const char* what) const {
+    if (pid_ <= 0)
+        throw TestError(std::string(what) + ": not available with --connect (no server process)");
+}
+
+pid_t ServerProcess::pid() const {
+    need_process("the server's pid");
+    return pid_;
 }
 
 void ServerProcess::kill_and_reap() {
@@ -151,10 +165,12 @@ void ServerProcess::kill_and_reap() {
 }
 
 void ServerProcess::send_signal(int signal) const {
+    need_process("signalling the server");
     ::kill(pid_, signal);
 }
 
 std::optional<int> ServerProcess::wait_for_exit(std::chrono::milliseconds wait) {
+    need_process("waiting for the server to exit");  // waitpid(-1) would reap anyone
     auto deadline = std::chrono::steady_clock::now() + wait;
     while (!wait_status_) {
         int status = 0;
@@ -179,6 +195,7 @@ int ServerProcess::stop(std::chrono::milliseconds grace) {
 }
 
 std::string ServerProcess::read_line(std::chrono::milliseconds timeout) {
+    need_process("the server's stdout");
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         if (std::size_t lf = stdout_buffer_.find('\n'); lf != std::string::npos) {
@@ -200,6 +217,7 @@ std::string ServerProcess::read_line(std::chrono::milliseconds timeout) {
 }
 
 std::string ServerProcess::stdout_so_far() {
+    need_process("the server's stdout");
     // Nonblocking: a forking server's children may still hold the pipe open.
     for (;;) {
         pollfd p{stdout_.get(), POLLIN, 0};
@@ -222,12 +240,30 @@ std::string ServerProcess::stderr_text() const {
 
 ServerProcess ServerUnderTest::start(const std::string& root, const std::string& scratch,
                                      LaunchOptions extra) const {
+    if (connected()) {
+        auto [host, port] = parse_host_port(connect);
+        return ServerProcess::attach(host, port);
+    }
     static int started = 0;
     std::vector<std::string> args = {"--root", root};
     args.insert(args.end(), server_args.begin(), server_args.end());
     extra.environment.insert(extra.environment.begin(), server_env.begin(), server_env.end());
     extra.stderr_path = scratch + "/server-" + std::to_string(++started) + ".stderr";
     return ServerProcess(server, args, extra);
+}
+
+std::pair<std::string, std::uint16_t> parse_host_port(const std::string& text) {
+    std::size_t colon = text.rfind(':');
+    std::string host = colon == std::string::npos ? "" : text.substr(0, colon);
+    if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+    std::string port = colon == std::string::npos ? "" : text.substr(colon + 1);
+    bool digits = !port.empty() && port.size() <= 5 &&
+                  port.find_first_not_of("0123456789") == std::string::npos;
+    int number = digits ? std::atoi(port.c_str()) : 0;
+    if (host.empty() || number <= 0 || number > 65535)
+        throw TestError("bad --connect " + printable(text) +
+                        ": want HOST:PORT, e.g. 127.0.0.1:8080");
+    return {host, static_cast<std::uint16_t>(number)};
 }
 
 std::string describe_wait_status(int status) {

@@ -39,7 +39,16 @@ TempTree::TempTree(std::string_view name, bool prefer_tmpfs) {
     path_ = pattern;
 }
 
+TempTree::TempTree(const Kept& directory) : path_(directory.path), remove_(false) {
+    std::error_code error;
+    std::filesystem::create_directories(path_, error);
+    if (error) throw TestError("cannot make " + path_ + ": " + error.message());
+    if (!std::filesystem::is_empty(path_, error) || error)
+        throw TestError(path_ + " is not an empty directory");
+}
+
 TempTree::~TempTree() {
+    if (!remove_) return;
     // A file left unreadable (mode 000) is still removed: its directory is ours.
     std::error_code ignored;
     std::filesystem::remove_all(path_, ignored);
@@ -111,6 +120,36 @@ std::string TempTree::symlink(std::string_view relative, const std::string& targ
 void TempTree::set_mode(std::string_view relative, unsigned mode) const {
     std::string path = at(relative);
     if (::chmod(path.c_str(), static_cast<mode_t>(mode)) < 0) fail("chmod " + path);
+}
+
+std::string read_whole_file(const std::string& path) {
+    iolab::Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!file) fail("open " + path);
+    std::string bytes;
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = ::read(file.get(), chunk, sizeof chunk);
+        if (n < 0) fail("read " + path);
+        if (n == 0) return bytes;
+        bytes.append(chunk, static_cast<std::size_t>(n));
+    }
+}
+
+std::string prepared_base(const std::string& root, std::string_view stamp) {
+    std::filesystem::path dir = std::filesystem::absolute(root).lexically_normal();
+    if (!dir.has_filename()) dir = dir.parent_path();  // "DIR/" names DIR
+    std::string base = dir.parent_path().string();
+    std::string stamp_path = base + "/" + tree_stamp_name;
+    std::string found;
+    try {
+        found = read_whole_file(stamp_path);
+    } catch (const TestError&) {
+    }
+    if (dir.filename() != "root" || found != std::string(stamp) + "\n")
+        throw TestError("--root " + root + " is not a tree this suite prepared (want BASE/root, " +
+                        stamp_path + " saying \"" + std::string(stamp) +
+                        "\"): run the suite with --prepare-root BASE, then serve BASE/root");
+    return base;
 }
 
 std::string unique_secret() {

@@ -16,6 +16,12 @@ public:
     // shared zero page, where a disk file system first fills the page cache
     // with zeros: seconds for a sparse file of gigabytes); else /tmp.
     explicit TempTree(std::string_view name, bool prefer_tmpfs = false);
+    // An existing directory to fill, left in place afterwards (the suites'
+    // --prepare-root): made if missing, refused unless empty.
+    struct Kept {
+        std::string path;
+    };
+    explicit TempTree(const Kept& directory);
     ~TempTree();
     TempTree(const TempTree&) = delete;
     TempTree& operator=(const TempTree&) = delete;
@@ -42,7 +48,17 @@ private:
     std::string at(std::string_view relative) const;
 
     std::string path_;
+    bool remove_ = true;
 };
+
+// A tree written by a suite's --prepare-root BASE is BASE/root plus what
+// sits outside it, and BASE/iolab-tree.txt holding `stamp` (the suite and
+// its tree's version). For --connect --root DIR: checks that DIR is BASE/root
+// of such a tree and returns BASE; throws TestError saying what to do if not.
+inline constexpr const char* tree_stamp_name = "iolab-tree.txt";
+std::string prepared_base(const std::string& root, std::string_view stamp);
+// A whole file's bytes; throws TestError if it cannot be read.
+std::string read_whole_file(const std::string& path);
 
 // A line found nowhere else ("IOLAB-SECRET-<pid>-<clock>\n"): the content of
 // a file outside a document root, which no reply may ever carry.
