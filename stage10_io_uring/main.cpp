@@ -3,7 +3,8 @@
 // The model: a Proactor. The loop submits whole operations (receive, send,
 // splice) to io_uring and reaps their results; it never asks whether a socket
 // is ready. The cost: whatever an operation names (a buffer, a descriptor, a
-// client) must live until the kernel has posted its last result.
+// client) must live until the kernel has posted its last result. --rung picks
+// how much of io_uring it uses, one feature per rung (proactor::Rung).
 //
 //   run()                one io_uring_enter() submits and waits; dispatch() reads each result
 //   on_accept(), serve() a new client; replies for its requests, then what to submit next
@@ -32,11 +33,13 @@ namespace {
 using proactor::Client;
 using proactor::Copy;
 using proactor::Op;
+using proactor::Rung;
 
 class Server {
 public:
-    Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts, Copy copy)
-        : listener_(listener), root_(root), sweep_(timeouts), copy_(copy) {}
+    Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts, Copy copy,
+           Rung rung, unsigned buffers)
+        : ring_(rung, buffers), listener_(listener), root_(root), sweep_(timeouts), copy_(copy) {}
     void run();  // serves until SIGINT or SIGTERM
 
 private:
@@ -135,6 +138,7 @@ void Server::on_accept(int result, bool more) {
 
 void Server::adopt(iolab::Fd socket) {
     if (iolab::stop_requested()) return;  // stopping: no new clients (this closes it)
+    if (!ring_.enter(socket.get())) return iolab::log_error("no file table slot: client refused");
     // Left blocking: the kernel then waits for room or bytes itself. (With
     // O_NONBLOCK a send or splice that finds the socket full is handed back
     // as -EAGAIN.) TCP_NODELAY came from the listener.
@@ -151,9 +155,11 @@ void Server::dispatch(std::uint64_t data, int result, unsigned flags) {
     if (found == clients_.end()) return;
     Client& c = *found->second;
     bool more = flags & IORING_CQE_F_MORE, notification = flags & IORING_CQE_F_NOTIF;
-    c.in_flight -= !more;  // send_zc posts its result with F_MORE, then a notification
-    c.sending -= !more && op != Op::recv && op != Op::cancel;
-    c.notifying += more ? 1 : notification ? -1 : 0;
+    c.in_flight -= !more;  // a multishot recv posts with F_MORE; send_zc too, then a notification
+    if (op != Op::recv && op != Op::cancel) {
+        c.sending -= !more;
+        c.notifying += more ? 1 : notification ? -1 : 0;
+    }
     if (notification) {
         ++zc_sends_;
         zc_copied_ += (static_cast<unsigned>(result) & IORING_NOTIF_USAGE_ZC_COPIED) != 0;
@@ -161,17 +167,19 @@ void Server::dispatch(std::uint64_t data, int result, unsigned flags) {
     std::uint64_t answered = c.session.answered();
     bool received = false, sent = false;
     if (op == Op::recv) {
-        c.receiving = false;
-        if (flags & IORING_CQE_F_BUFFER) {
-            unsigned buffer = flags >> IORING_CQE_BUFFER_SHIFT;
-            received = result > 0 && !c.closing;
-            if (received) c.session.feed({ring_.buffer(buffer), static_cast<std::size_t>(result)});
-            ring_.recycle(buffer);  // copied into the session: back to the pool
-        }
+        c.receiving = more;  // without F_MORE a multishot recv has ended: serve() arms another
+        c.pausing = c.pausing && more;
+        bool pooled = flags & IORING_CQE_F_BUFFER;
+        unsigned buffer = flags >> IORING_CQE_BUFFER_SHIFT;
+        received = result > 0 && !c.closing;
+        if (received)
+            c.session.feed(
+                {pooled ? ring_.buffer(buffer) : c.inbox.get(), static_cast<std::size_t>(result)});
+        if (pooled) ring_.recycle(buffer);  // copied into the session: back to the pool
         if (result == 0 && !c.closing) {
             c.session.feed_eof();
             c.input_done = true;
-        } else if (result < 0 && result != -ENOBUFS && !c.closing) {
+        } else if (result < 0 && result != -ENOBUFS && result != -ECANCELED && !c.closing) {
             close(c);  // ECONNRESET...; -ENOBUFS (the pool ran dry): just receive again
         }
     } else if (op != Op::cancel && !notification && !c.closing) {
@@ -199,9 +207,18 @@ void Server::serve(Client& c) {
     if (c.closing) return;
     if (c.sending == 0 && c.replies.empty() && c.session.finished()) return close(c);
     // 4. Receive again, unless over the high-water mark or at the end of input.
+    // A multishot receive stays armed: over the mark it is cancelled.
+    if (c.receiving && c.full() && !c.pausing && ring_.uses(Rung::multishot)) {
+        c.pausing = true;
+        ++c.in_flight;
+        io_uring_prep_cancel64(ring_.sqe(proactor::tag(c.id, Op::cancel)),
+                               proactor::tag(c.id, Op::recv), 0);
+    }
     if (c.receiving || c.input_done || c.full() || c.session.finished()) return;
+    if (!c.inbox && !ring_.uses(Rung::provided_buffers))
+        c.inbox = std::make_unique_for_overwrite<char[]>(proactor::Ring::buffer_size);
     ++c.in_flight;
-    ring_.prep_recv(proactor::tag(c.id, Op::recv), c.socket.get());
+    ring_.prep_recv(proactor::tag(c.id, Op::recv), c.socket.get(), c.inbox.get());
     c.receiving = true;
     // iolab:lab END serve
 }
@@ -216,8 +233,15 @@ void Server::send_next(Client& c) {
     if (c.head_sent < r.head.size()) {
         // MSG_MORE holds the head back, to leave in one segment with the body.
         io_uring_sqe* s = start(c, Op::head, body ? 3 : 1);
-        io_uring_prep_send(s, c.socket.get(), r.head.data() + c.head_sent,
-                           r.head.size() - c.head_sent, MSG_NOSIGNAL | (body ? MSG_MORE : 0));
+        const char* from = r.head.data() + c.head_sent;
+        std::size_t length = r.head.size() - c.head_sent;
+        int flags = MSG_NOSIGNAL | (body ? MSG_MORE : 0);
+        if (ring_.uses(Rung::send_zc))  // the head must then live until the notification
+            io_uring_prep_send_zc(s, c.socket.get(), from, length, flags,
+                                  IORING_SEND_ZC_REPORT_USAGE);
+        else
+            io_uring_prep_send(s, c.socket.get(), from, length, flags);
+        ring_.on_socket(s);
         if (body) s->flags |= IOSQE_IO_LINK;
     }
     if (!body) return;
@@ -227,7 +251,9 @@ void Server::send_next(Client& c) {
         piece = c.body.prep_fill(s, r);
         s->flags |= IOSQE_IO_LINK;
     }
-    c.body.prep_drain(start(c, Op::drain), c.socket.get(), piece);
+    io_uring_sqe* drain = start(c, Op::drain);
+    c.body.prep_drain(drain, c.socket.get(), piece);
+    ring_.on_socket(drain);
 }
 
 // The client is done, gone or too slow. shutdown() makes whatever waits on
@@ -247,7 +273,10 @@ void Server::close(Client& c) {
 // notification waits until the socket has let go of the bytes, which it does
 // only once they are acknowledged, or the socket is closed: close it first.
 bool Server::released(Client& c) {
-    if (c.in_flight == c.notifying) c.socket.reset();
+    if (c.in_flight == c.notifying && c.socket) {
+        ring_.leave(c.socket.get());
+        c.socket.reset();
+    }
     return c.in_flight == 0;
 }
 
@@ -271,6 +300,18 @@ int main(int argc, char** argv) {
                            9010);
     std::string copy = "splice";
     cli.add_flag("--copy", "how file bodies reach the socket", copy, {"splice", "read", "send_zc"});
+    int rung = 5;
+    cli.add_flag("--rung",
+                 "io_uring features, each rung adding one: 1 recv/send into each client's "
+                 "buffer (fast poll), 2 provided-buffer ring, 3 multishot recv, 4 registered "
+                 "files, 5 SINGLE_ISSUER|DEFER_TASKRUN, 6 replies by send_zc; a rung the "
+                 "kernel lacks exits 69, naming what is missing",
+                 rung, 1, 6);
+    int buffers = proactor::Ring::default_buffers;
+    cli.add_flag("--buffers",
+                 "receive buffers in the pool (rung 2 up), a power of two; "
+                 "a few make it run dry (-ENOBUFS)",
+                 buffers, 1, 32768);
     if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
 
     try {
@@ -283,14 +324,14 @@ int main(int argc, char** argv) {
         iolab::install_signal_handlers();
         iolab::shut_down_on_stop(listener.get());
         // Before announcing: a machine without io_uring fails here.
-        Server server(listener.get(), root, options.timeouts, proactor::copy_named(copy));
+        Server server(listener.get(), root, options.timeouts, proactor::copy_named(copy),
+                      static_cast<Rung>(rung), static_cast<unsigned>(buffers));
         iolab::announce_listening(options, listener.get());
         server.run();
         iolab::print_summary("stage10_io_uring");
         return 0;
     } catch (const proactor::Unavailable& error) {
-        iolab::log_error("io_uring unavailable: ", error.what(),
-                         " (a seccomp filter, or sysctl kernel.io_uring_disabled)");
+        iolab::log_error("io_uring unavailable: ", error.what());
         return EX_UNAVAILABLE;
     } catch (const std::exception& error) {
         iolab::log_error(error.what());

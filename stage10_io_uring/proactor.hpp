@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,9 +43,21 @@
 namespace proactor {
 
 // io_uring is switched off here: a seccomp filter (Docker's default profile,
-// many sandboxes), kernel.io_uring_disabled, or a kernel without it.
+// many sandboxes), kernel.io_uring_disabled, or a kernel without it; or the
+// kernel lacks a feature the --rung asked for (never a silent step down).
 struct Unavailable : std::runtime_error {
     using std::runtime_error::runtime_error;
+};
+
+// --rung: the features in use, each rung adding one to those below it
+// (README: "The feature ladder").
+enum class Rung {
+    plain = 1,         // recv and send into each client's own buffer; fast poll waits
+    provided_buffers,  // one pool of buffers for every receive (a buffer ring)
+    multishot,         // one receive, armed once, posts a result per arrival
+    fixed_files,       // sockets in the ring's file table: no lookup per operation
+    defer_taskrun,     // SINGLE_ISSUER | DEFER_TASKRUN: completion work runs when we wait
+    send_zc,           // replies leave by zero-copy send
 };
 
 // What a completion is about: user_data is (client id << 8) | Op. Client ids
@@ -74,26 +87,28 @@ public:
     // Provided buffers: one pool for every client's receives. A receive that
     // is waiting holds no buffer: the kernel takes one when bytes arrive
     // (IOSQE_BUFFER_SELECT) and we give it back once they are parsed.
-    static constexpr unsigned buffer_count = 1024;  // a power of two
+    static constexpr unsigned default_buffers = 1024;  // --buffers: a power of two
     static constexpr unsigned buffer_size = 16 * 1024;
     static constexpr int buffer_group = 0;
 
-    Ring() {
+    Ring(Rung rung, unsigned buffers) : rung_(rung), buffer_count_(buffers) {
+        if (buffers == 0 || (buffers & (buffers - 1)) != 0)
+            throw std::invalid_argument("--buffers must be a power of two");
         io_uring_params params{};
         // One thread submits and reaps (SINGLE_ISSUER), and the kernel runs
         // completion work only when that thread enters io_uring_enter() to
         // wait (DEFER_TASKRUN), instead of interrupting it at any moment.
-        params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+        if (uses(Rung::defer_taskrun))
+            params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
         int rc = io_uring_queue_init_params(entries, &ring_, &params);
-        if (rc == -EINVAL) {  // a kernel older than 6.1: no DEFER_TASKRUN
-            params = {};
-            rc = io_uring_queue_init_params(entries, &ring_, &params);
-        }
         if (rc == -EPERM || rc == -ENOSYS)
-            throw Unavailable(std::string("io_uring_setup: ") + std::strerror(-rc));
+            throw Unavailable(std::string("io_uring_setup: ") + std::strerror(-rc) +
+                              " (a seccomp filter, or sysctl kernel.io_uring_disabled)");
+        if (rc == -EINVAL && params.flags)
+            throw missing("IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN (Linux 6.1)");
         if (rc < 0) throw std::system_error(-rc, std::system_category(), "io_uring_setup");
         try {
-            provide_buffers();
+            probe(params);
         } catch (...) {
             io_uring_queue_exit(&ring_);
             throw;
@@ -101,12 +116,13 @@ public:
     }
     ~Ring() {
         io_uring_queue_exit(&ring_);
-        ::munmap(pool_, pool_bytes());
+        if (pool_) ::munmap(pool_, pool_bytes());
     }
     Ring(const Ring&) = delete;
     Ring& operator=(const Ring&) = delete;
 
     io_uring* get() { return &ring_; }
+    bool uses(Rung feature) const { return rung_ >= feature; }
 
     // A free submission entry, tagged with `data`. The `count` entries of
     // one chain (IOSQE_IO_LINK) need room together: a submit in the middle
@@ -138,26 +154,79 @@ public:
             throw std::system_error(-rc, std::system_category(), "io_uring_enter");
     }
 
-    // A receive that names no buffer: the kernel picks one from the pool
-    // when bytes arrive, and says which in the completion's flags.
-    void prep_recv(std::uint64_t data, int socket) {
+    // A receive. From rung 2 it names no buffer: the kernel picks one from
+    // the pool when bytes arrive, and says which in the completion's flags.
+    // Before, `own` (buffer_size bytes) is pinned while the receive waits.
+    void prep_recv(std::uint64_t data, int socket, char* own) {
         io_uring_sqe* s = sqe(data);
-        io_uring_prep_recv(s, socket, nullptr, buffer_size, 0);
-        s->flags |= IOSQE_BUFFER_SELECT;
-        s->buf_group = buffer_group;
+        if (!uses(Rung::provided_buffers)) {
+            io_uring_prep_recv(s, socket, own, buffer_size, 0);
+        } else {
+            if (uses(Rung::multishot))
+                io_uring_prep_recv_multishot(s, socket, nullptr, 0, 0);  // length 0: the buffer's
+            else
+                io_uring_prep_recv(s, socket, nullptr, buffer_size, 0);
+            s->flags |= IOSQE_BUFFER_SELECT;
+            s->buf_group = buffer_group;
+        }
+        on_socket(s);
+    }
+    // From rung 4 an operation on a socket names its slot in the file table
+    // (the slot is the descriptor's number), not the descriptor.
+    void on_socket(io_uring_sqe* s) const {
+        if (uses(Rung::fixed_files)) s->flags |= IOSQE_FIXED_FILE;
+    }
+    // A new client's socket into its slot, and out again before it is closed
+    // (the table holds a reference: the socket would outlive close()).
+    bool enter(int socket) { return !uses(Rung::fixed_files) || update_slot(socket, socket); }
+    void leave(int socket) {
+        if (uses(Rung::fixed_files)) update_slot(socket, -1);
     }
     char* buffer(unsigned id) { return pool_ + ring_bytes() + std::size_t{id} * buffer_size; }
     // Hands a provided buffer back to the kernel (a store to shared memory).
     void recycle(unsigned id) {
         io_uring_buf_ring_add(buffers_, buffer(id), buffer_size, static_cast<unsigned short>(id),
-                              io_uring_buf_ring_mask(buffer_count), 0);
+                              io_uring_buf_ring_mask(buffer_count_), 0);
         io_uring_buf_ring_advance(buffers_, 1);
     }
 
 private:
-    static constexpr std::size_t ring_bytes() { return buffer_count * sizeof(io_uring_buf); }
-    static constexpr std::size_t pool_bytes() {
-        return ring_bytes() + std::size_t{buffer_count} * buffer_size;
+    std::size_t ring_bytes() const { return buffer_count_ * sizeof(io_uring_buf); }
+    std::size_t pool_bytes() const {
+        return ring_bytes() + std::size_t{buffer_count_} * buffer_size;
+    }
+
+    // What this rung needs, asked of the kernel before any client comes.
+    void probe(const io_uring_params& params) {
+        if (!(params.features & IORING_FEAT_FAST_POLL))
+            throw missing("IORING_FEAT_FAST_POLL (Linux 5.7)");
+        std::unique_ptr<io_uring_probe, void (*)(io_uring_probe*)> ops(
+            io_uring_get_probe_ring(&ring_), io_uring_free_probe);
+        auto lacks = [&](int op) { return !ops || !io_uring_opcode_supported(ops.get(), op); };
+        if (lacks(IORING_OP_RECV) || lacks(IORING_OP_SEND) || lacks(IORING_OP_SPLICE))
+            throw missing("IORING_OP_RECV, SEND and SPLICE (Linux 5.7)");
+        if (uses(Rung::provided_buffers)) provide_buffers();
+        // Multishot receive came with Linux 6.0, as did IORING_OP_SEND_ZC, and
+        // the probe lists opcodes only: the second stands for the first.
+        if (uses(Rung::multishot) && lacks(IORING_OP_SEND_ZC))
+            throw missing("multishot receive (Linux 6.0)");
+        if (uses(Rung::send_zc) && lacks(IORING_OP_SEND_ZC))
+            throw missing("IORING_OP_SEND_ZC (Linux 6.0)");
+        if (uses(Rung::fixed_files)) {
+            rlimit limit{};
+            ::getrlimit(RLIMIT_NOFILE, &limit);  // every descriptor number has a slot
+            slots_ = static_cast<unsigned>(std::min<rlim_t>(limit.rlim_cur, 1u << 20));
+            if (io_uring_register_files_sparse(&ring_, slots_) < 0)
+                throw missing("a sparse registered file table (Linux 5.19)");
+        }
+    }
+    Unavailable missing(const std::string& what) const {
+        return Unavailable("--rung " + std::to_string(static_cast<int>(rung_)) + " needs " + what +
+                           ", which this kernel does not offer");
+    }
+    bool update_slot(int slot, int fd) {
+        if (slot < 0 || static_cast<unsigned>(slot) >= slots_) return false;
+        return io_uring_register_files_update(&ring_, static_cast<unsigned>(slot), &fd, 1) == 1;
     }
 
     // The ring of buffer addresses, then the buffers, in one anonymous
@@ -172,15 +241,20 @@ private:
         io_uring_buf_ring_init(buffers_);
         io_uring_buf_reg reg{};
         reg.ring_addr = reinterpret_cast<std::uintptr_t>(memory);
-        reg.ring_entries = buffer_count;
+        reg.ring_entries = buffer_count_;
         reg.bgid = buffer_group;
-        if (int rc = io_uring_register_buf_ring(&ring_, &reg, 0); rc < 0)
+        if (int rc = io_uring_register_buf_ring(&ring_, &reg, 0); rc == -EINVAL)
+            throw missing("provided-buffer rings, io_uring_register_buf_ring (Linux 5.19)");
+        else if (rc < 0)
             throw std::system_error(-rc, std::system_category(), "io_uring_register_buf_ring");
-        for (unsigned id = 0; id < buffer_count; ++id)
+        for (unsigned id = 0; id < buffer_count_; ++id)
             recycle(id);
     }
 
     io_uring ring_{};
+    Rung rung_;
+    unsigned buffer_count_;
+    unsigned slots_ = 0;  // the registered file table's size (rung 4 up)
     char* pool_ = nullptr;
     io_uring_buf_ring* buffers_ = nullptr;
 };
@@ -337,10 +411,12 @@ struct Client {
     std::size_t head_sent = 0;            // bytes of replies.front().head sent
     std::size_t head_bytes = 0;           // bytes of the heads in `replies`
     Staging body;                         // the front reply's body, between file and socket
+    std::unique_ptr<char[]> inbox;        // rung 1: the buffer its receive names
     int in_flight = 0;  // operations the kernel holds: the buffers and fds they name must live
     int sending = 0;    // operations of the current send chain not yet completed
     int notifying = 0;  // send_zc operations waiting only for their notification
     bool receiving = false, input_done = false, closing = false;
+    bool pausing = false;  // a multishot receive is being cancelled: the replies are full
 };
 
 }  // namespace proactor

@@ -34,6 +34,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     tier.add_argument("--full", action="store_true", help="the whole matrix (5 runs x 3 s per cell)")
     tier.add_argument("--smoke", action="store_true",
                       help="each server driven ~0.5 s in two scenarios; exit 1 if any stage or asio fails")
+    tier.add_argument("--ladder", action="store_true",
+                      help="stage10's io_uring feature ladder: each --rung beside stage07 (level) in "
+                           "echo 64 B at c=10, 100 and 1000, system calls counted in every cell")
     p.add_argument("--only", help="comma-separated servers: binary names (every variant), e.g. "
                    "stage07_epoll,asio_server,nginx, or variant labels, e.g. 'stage08_zero_copy (sendfile)'; "
                    "separated by | instead when they hold commas")
@@ -72,7 +75,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 class Setup:
     """What every step needs: the options read, and the binaries found."""
     args: argparse.Namespace
-    tier: str  # quick | full | smoke
+    tier: str  # quick | full | smoke | ladder
     timing: dict  # runs, duration_s, warmup_s
     out_dir: Path
     build_dir: Path
@@ -87,7 +90,7 @@ class Setup:
 
 
 def tier_and_timing(args: argparse.Namespace) -> tuple[str, dict]:
-    tier = "full" if args.full else "smoke" if args.smoke else "quick"
+    tier = "full" if args.full else "smoke" if args.smoke else "ladder" if args.ladder else "quick"
     timing = dict(sc.TIMING[tier])
     if args.runs:
         timing["runs"] = args.runs
@@ -123,7 +126,8 @@ def set_up(args: argparse.Namespace) -> Setup:
     binaries = sv.discover(build_dir)
     if binaries.loadgen is None:
         sys.exit(f"compare: no load generator at {build_dir}/bench/loadgen/loadgen (build it first)")
-    variants = chosen_variants(args.only, binaries, full=tier == "full")
+    variants = (sv.ladder_variants(binaries) if tier == "ladder"
+                else chosen_variants(args.only, binaries, full=tier == "full"))
     return Setup(args, tier, timing, out_dir, build_dir, nofile, binaries, variants)
 
 
@@ -208,7 +212,8 @@ def announce(setup: Setup, scenarios: list[sc.Scenario], pinning: str) -> None:
                                      + sc.warmup_for(s, timing["warmup_s"]) + 0.15)
                    for s, v in matrix if not sc.limitation(v.name, s))
     if not setup.args.no_strace:
-        estimate += sum(2.5 for v in variants if applicable(v, STRACE_SCENARIO, setup.full))
+        traced = scenarios if setup.tier == "ladder" else [STRACE_SCENARIO]
+        estimate += sum(2.5 for v in variants for s in traced if applicable(v, s, setup.full))
     print(f"{setup.tier} matrix: {len(scenarios)} scenarios x {len(variants)} servers = "
           f"{len(matrix)} cells, {timing['runs']} run(s) x {timing['duration_s']:g} s each "
           f"(medians); about {estimate / 60:.1f} min", flush=True)
@@ -232,7 +237,8 @@ def measure(setup: Setup, ctx: Context, scenarios: list[sc.Scenario]) -> Measure
     try:
         runner.run_matrix(ctx, scenarios, setup.variants, cells)
         if not setup.args.no_strace:
-            runner.run_strace(ctx, setup.variants, 1.0 if setup.full else 0.5, syscalls, setup.full)
+            runner.run_strace(ctx, setup.variants, 1.0 if setup.full else 0.5, syscalls, setup.full,
+                              scenarios if setup.tier == "ladder" else None)
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: servers stopped; writing what was measured", flush=True)

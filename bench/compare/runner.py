@@ -562,8 +562,9 @@ def parse_strace_summary(text: str) -> dict[str, int]:
 
 
 def run_strace(ctx: Context, variants: list[sv.Variant], duration_s: float, out: list[dict],
-               full: bool) -> None:
-    """Each server once under `strace -f -c`, in echo 64 B at 10 connections.
+               full: bool, scenarios: list[sc.Scenario] | None = None) -> None:
+    """Each server once under `strace -f -c`, in echo 64 B at 10 connections
+    (or in each of `scenarios`: the ladder counts every cell).
 
     strace stops the server at every system call, so this run is slow and
     its throughput means nothing; only the counts are kept. The counts cover
@@ -573,9 +574,9 @@ def run_strace(ctx: Context, variants: list[sv.Variant], duration_s: float, out:
     if not shutil.which("strace"):
         print("strace not found: skipping system call counts", flush=True)
         return
-    todo = [v for v in variants if applicable(v, STRACE_SCENARIO, full) and not v.full_only]
-    for n, variant in enumerate(todo, 1):
-        scenario = STRACE_SCENARIO
+    todo = [(v, s) for s in scenarios or [STRACE_SCENARIO] for v in variants
+            if applicable(v, s, full) and (scenarios or not v.full_only)]
+    for n, (variant, scenario) in enumerate(todo, 1):
         if sc.limitation(variant.name, scenario):
             scenario = sc.echo(64, 1)  # stage01: one client at a time
         with tempfile.NamedTemporaryFile(prefix="iolab-strace-", suffix=".txt") as trace:

@@ -85,9 +85,9 @@ def fetch(workload: str, file: str, conns: int, tiers: frozenset[str] = _tiers()
 # stage01 included, so a failure there is a broken server).
 SCENARIOS: list[Scenario] = [
     echo(64, 1, tiers=_tiers("quick", "smoke")),
-    echo(64, 10, tiers=_tiers("quick")),
-    echo(64, 100, tiers=_tiers("quick")),
-    echo(64, 1000, tiers=_tiers("quick")),
+    echo(64, 10, tiers=_tiers("quick", "ladder")),
+    echo(64, 100, tiers=_tiers("quick", "ladder")),
+    echo(64, 1000, tiers=_tiers("quick", "ladder")),
     echo(4 * KiB, 1),
     echo(4 * KiB, 10),
     echo(4 * KiB, 100),
@@ -116,6 +116,8 @@ TIMING = {
     "smoke": dict(runs=1, duration_s=0.5, warmup_s=0.0),
     "quick": dict(runs=3, duration_s=1.5, warmup_s=0.1),
     "full": dict(runs=5, duration_s=3.0, warmup_s=0.5),
+    # stage10's feature ladder (--ladder): few cells, so as many runs as full.
+    "ladder": dict(runs=5, duration_s=2.0, warmup_s=0.3),
 }
 
 # select() cannot watch a descriptor numbered FD_SETSIZE (1024) or above.

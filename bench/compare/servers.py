@@ -88,6 +88,20 @@ VARIANTS: dict[str, list[Variant]] = {
 
 NGINX = Variant("nginx", tag="1 worker, sendfile", echo=False)
 
+# stage10's feature ladder (scripts/compare --ladder): --rung N adds the Nth
+# io_uring feature to those below it (stage10_io_uring/README.md).
+RUNGS = ("recv/send", "provided buffers", "multishot recv", "fixed files", "defer taskrun",
+         "send_zc")
+
+
+def ladder_variants(binaries: "Binaries") -> list[Variant]:
+    """stage07 (level), the epoll yardstick, then stage10 at every rung."""
+    out = VARIANTS["stage07_epoll"][:1] if "stage07_epoll" in binaries.servers else []
+    if "stage10_io_uring" in binaries.servers:
+        out += [Variant("stage10_io_uring", ("--rung", str(n)), f"rung {n}: {name}", files=False)
+                for n, name in enumerate(RUNGS, 1)]
+    return out
+
 
 @dataclass
 class Binaries:

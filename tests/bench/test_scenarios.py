@@ -82,3 +82,17 @@ def test_expanded_adds_a_cell_per_client_and_congestion_control():
                           "http-get 1 MiB, c=10, bbr", "http-get 1 MiB, c=10, wrk, bbr",
                           "echo 64 B, c=10, cubic", "echo 64 B, c=10, bbr"]  # wrk: HTTP only
     assert {(s.client, s.cc) for s in out[:2]} == {("loadgen", "cubic"), ("wrk", "cubic")}
+
+
+def test_the_ladder_is_echo_at_10_100_1000_and_every_rung_beside_stage07():
+    from pathlib import Path
+
+    from bench.compare import servers as sv
+    assert names(sc.selected("ladder", None)) == ["echo 64 B, c=10", "echo 64 B, c=100",
+                                                  "echo 64 B, c=1000"]
+    built = sv.Binaries(Path("."), servers={"stage07_epoll": Path("a"), "stage10_io_uring": Path("b")})
+    ladder = sv.ladder_variants(built)
+    assert [v.label for v in ladder][:2] == ["stage07_epoll (level)",
+                                             "stage10_io_uring (rung 1: recv/send)"]
+    assert [v.flags for v in ladder[1:]] == [("--rung", str(n)) for n in range(1, 7)]
+    assert sv.ladder_variants(sv.Binaries(Path("."))) == []  # nothing built, nothing to run

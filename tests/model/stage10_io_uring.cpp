@@ -6,7 +6,9 @@
 // capacity, through every --copy path, also many at once and past 4 GiB; a
 // file truncated mid-send (a fill of 0 bytes must close, not resubmit for
 // ever); a client that stops reading while a splice is blocked in a kernel
-// worker; and the same throttling and timeouts as the Reactors.
+// worker; and the same throttling and timeouts as the Reactors. Then every
+// rung of the feature ladder (--rung) through the same, and a receive pool
+// that runs dry.
 //
 // Where io_uring is switched off the server exits at once with "io_uring
 // unavailable" on its stderr (inherited here): CTest reports this test as
@@ -169,6 +171,63 @@ TEST_CASE("io_uring: a client that stops reading is reset after --send-timeout, 
     for (const std::string& copy : copy_paths) {
         DYNAMIC_SECTION("--copy " << copy) {
             check_send_timeout({"--copy", copy}, Model::concurrent);
+        }
+    }
+}
+
+// The feature ladder (--rung): each rung changes how bytes come in or go out,
+// so each is put through what could break it. Pipelined requests then
+// end-of-input; clients that do not read (from rung 3 the multishot receive
+// stays armed, and must be cancelled at the high-water mark, then armed
+// again); a file body through the linked chain, whose socket end is a
+// registered file from rung 4 on.
+TEST_CASE(
+    "io_uring: every --rung answers pipelined requests, sends files, throttles slow readers") {
+    TempTree root("model");
+    const std::string body = content(300 * 1024 + 3, 9);
+    root.file("f.bin", body);
+    for (int rung = 1; rung <= 6; ++rung) {
+        DYNAMIC_SECTION("--rung " << rung) {
+            const std::vector<std::string> args{"--rung", std::to_string(rung)};
+            check_pipelined_then_eof(args);
+            check_slow_readers(args);
+            ServerProcess server(g_server, {"--rung", std::to_string(rung), "--root", root.path()});
+            std::vector<iolab::Fd> clients = connect_many(server.port(), 20);
+            REQUIRE(clients.size() == 20);
+            for (iolab::Fd& c : clients)
+                REQUIRE(send_all(c.get(), "GET /f.bin\nECHO done\n"));
+            const std::string expected =
+                "OK " + std::to_string(body.size()) + "\n" + body + "done\n";
+            std::size_t whole = 0;
+            for (iolab::Fd& c : clients)
+                whole += recv_exactly(c.get(), expected.size(), 30s) == expected;
+            CHECK(whole == clients.size());
+            CHECK(server.stop() == 0);
+        }
+    }
+}
+
+// A pool of two receive buffers runs dry at once when 50 clients send
+// together: receives end with -ENOBUFS (a multishot one ends too), and each
+// must be armed again once buffers are back, losing no byte and hanging no one.
+TEST_CASE("io_uring: a receive pool that runs dry loses nothing and stalls no one, at every rung") {
+    for (int rung = 2; rung <= 6; ++rung) {
+        DYNAMIC_SECTION("--rung " << rung) {
+            ServerProcess server(g_server, {"--rung", std::to_string(rung), "--buffers", "2"});
+            std::vector<iolab::Fd> clients = connect_many(server.port(), 50);
+            REQUIRE(clients.size() == 50);
+            std::string requests, expected;
+            for (int i = 0; i < 40; ++i) {
+                requests += "ECHO line " + std::to_string(i) + " " + std::string(200, 'y') + "\n";
+                expected += "line " + std::to_string(i) + " " + std::string(200, 'y') + "\n";
+            }
+            for (iolab::Fd& c : clients)
+                REQUIRE(send_all(c.get(), requests));
+            std::size_t whole = 0;
+            for (iolab::Fd& c : clients)
+                whole += recv_exactly(c.get(), expected.size(), 30s) == expected;
+            CHECK(whole == clients.size());
+            CHECK(server.stop() == 0);
         }
     }
 }
