@@ -97,20 +97,24 @@ void Server::run() {
                         " zero-copy sends after all");
 }
 
-// Every result posted since the last call, in order; then the slots are the kernel's again.
+// The results posted before this call, in order; then the slots are the
+// kernel's again. (Not those posted meanwhile: a multishot receive would go
+// on feeding one client's bytes into this round for as long as it sends.)
 void Server::reap() {
     // iolab:lab BEGIN reap
     // iolab:lab TODO completion handling: hand every posted result (io_uring_for_each_cqe) to
     // iolab:lab TODO dispatch(), then give the slots back to the kernel (io_uring_cq_advance)
     // iolab:lab STUB throw std::runtime_error("TODO(lab 10): Server::reap()");
-    unsigned head, seen = 0;
+    unsigned head, seen = 0, ready = io_uring_cq_ready(ring_.get());
     io_uring_cqe* cqe;
     io_uring_for_each_cqe(ring_.get(), head, cqe) {
+        if (seen == ready) break;
         ++seen;
         dispatch(cqe->user_data, cqe->res, cqe->flags);
     }
     io_uring_cq_advance(ring_.get(), seen);
     // iolab:lab END reap
+    ring_.give_back();  // the receive buffers this round used
 }
 
 // One multishot accept, armed once, posts a result per new connection
@@ -200,6 +204,7 @@ void Server::serve(Client& c) {
     // iolab:lab TODO submission: answer what was received, start sending the front reply
     // iolab:lab TODO (one chain at a time), close once all is done, else submit the next
     // iolab:lab TODO receive unless one is in flight, input ended or the outbox is full
+    // iolab:lab TODO (a multishot receive stays armed: over the mark, cancel it)
     // iolab:lab STUB static_cast<void>(c);
     // iolab:lab STUB throw std::runtime_error("TODO(lab 10): Server::serve()");
     c.answer();  // 1. drop the replies sent in full; 2. answer while there is room
@@ -207,12 +212,15 @@ void Server::serve(Client& c) {
     if (c.closing) return;
     if (c.sending == 0 && c.replies.empty() && c.session.finished()) return close(c);
     // 4. Receive again, unless over the high-water mark or at the end of input.
-    // A multishot receive stays armed: over the mark it is cancelled.
+    // A multishot receive stays armed: over the mark it is cancelled at once
+    // (one more io_uring_enter), or the kernel would go on posting whatever
+    // the client sends while we work through this round's results.
     if (c.receiving && c.full() && !c.pausing && ring_.uses(Rung::multishot)) {
         c.pausing = true;
         ++c.in_flight;
         io_uring_prep_cancel64(ring_.sqe(proactor::tag(c.id, Op::cancel)),
                                proactor::tag(c.id, Op::recv), 0);
+        io_uring_submit(ring_.get());
     }
     if (c.receiving || c.input_done || c.full() || c.session.finished()) return;
     if (!c.inbox && !ring_.uses(Rung::provided_buffers))

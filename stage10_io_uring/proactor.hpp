@@ -183,11 +183,18 @@ public:
         if (uses(Rung::fixed_files)) update_slot(socket, -1);
     }
     char* buffer(unsigned id) { return pool_ + ring_bytes() + std::size_t{id} * buffer_size; }
-    // Hands a provided buffer back to the kernel (a store to shared memory).
+    // Puts a provided buffer back in the ring (a store to shared memory);
+    // give_back() then hands the kernel all those put back, at the end of a
+    // round. Until then a client flooding a multishot receive can take no
+    // more than the buffers left: -ENOBUFS ends its receive.
     void recycle(unsigned id) {
         io_uring_buf_ring_add(buffers_, buffer(id), buffer_size, static_cast<unsigned short>(id),
-                              io_uring_buf_ring_mask(buffer_count_), 0);
-        io_uring_buf_ring_advance(buffers_, 1);
+                              io_uring_buf_ring_mask(buffer_count_), static_cast<int>(recycled_++));
+    }
+    void give_back() {
+        if (recycled_ == 0) return;  // also: no pool below rung 2
+        io_uring_buf_ring_advance(buffers_, static_cast<int>(recycled_));
+        recycled_ = 0;
     }
 
 private:
@@ -249,12 +256,14 @@ private:
             throw std::system_error(-rc, std::system_category(), "io_uring_register_buf_ring");
         for (unsigned id = 0; id < buffer_count_; ++id)
             recycle(id);
+        give_back();
     }
 
     io_uring ring_{};
     Rung rung_;
     unsigned buffer_count_;
-    unsigned slots_ = 0;  // the registered file table's size (rung 4 up)
+    unsigned slots_ = 0;     // the registered file table's size (rung 4 up)
+    unsigned recycled_ = 0;  // buffers put back since the last give_back()
     char* pool_ = nullptr;
     io_uring_buf_ring* buffers_ = nullptr;
 };
