@@ -3,8 +3,7 @@
 // The model: a Proactor. The loop submits whole operations (receive, send,
 // splice) to io_uring and reaps their results; it never asks whether a socket
 // is ready. The cost: whatever an operation names (a buffer, a descriptor, a
-// client) must live until the kernel has posted its last result. --rung picks
-// how much of io_uring it uses, one feature per rung (proactor::Rung).
+// client) must live until the kernel has posted its last result. (--rung: proactor::Rung.)
 //
 //   run()                one io_uring_enter() submits and waits; dispatch() reads each result
 //   on_accept(), serve() a new client; replies for its requests, then what to submit next
