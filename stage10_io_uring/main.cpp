@@ -69,6 +69,7 @@ private:
     std::map<std::uint64_t, std::unique_ptr<Client>> clients_;
     std::uint64_t next_id_ = 1;
     std::uint64_t zc_sends_ = 0, zc_copied_ = 0;  // send_zc notifications, and "copied after all"
+    std::uint64_t dry_ = 0;                       // receives that found the pool empty
 };
 
 void Server::run() {
@@ -91,6 +92,7 @@ void Server::run() {
         ring_.submit_and_wait(iolab::Clock::now() + std::chrono::milliseconds(100));
         reap();
     }
+    if (dry_ > 0) iolab::log_info("the receive pool ran dry ", dry_, " times (-ENOBUFS)");
     if (zc_sends_ > 0)
         iolab::log_info("send_zc: the kernel copied ", zc_copied_, " of ", zc_sends_,
                         " zero-copy sends after all");
@@ -179,6 +181,7 @@ void Server::dispatch(std::uint64_t data, int result, unsigned flags) {
             c.session.feed(
                 {pooled ? ring_.buffer(buffer) : c.inbox.get(), static_cast<std::size_t>(result)});
         if (pooled) ring_.recycle(buffer);  // copied into the session: back to the pool
+        dry_ += result == -ENOBUFS;
         if (result == 0 && !c.closing) {
             c.session.feed_eof();
             c.input_done = true;
