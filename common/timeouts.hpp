@@ -22,6 +22,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -142,16 +143,17 @@ public:
     // set to reset_on_close() before the loop closes it.
     bool expire(const ConnectionClock& clock, int socket, Clock::time_point now) const;
 
-    // When a sweep is due: the keys (descriptors) of the connections whose
-    // time is up, for the loop to close. Otherwise, and usually, nothing.
-    // `connections` maps a descriptor to a pointer to anything with a
-    // clock() (a Connection).
+    // When a sweep is due: the descriptors of the connections whose time is
+    // up, for the loop to close. Otherwise, and usually, nothing.
+    // `connections` is indexed by descriptor, and holds a pointer to anything
+    // with a clock() (a Connection), or null where there is no connection.
     template <typename Connections>
     std::vector<int> expired(const Connections& connections, Clock::time_point now = Clock::now()) {
         std::vector<int> fds;
         if (!due(now)) return fds;
-        for (const auto& [fd, connection] : connections)
-            if (expire(connection->clock(), fd, now)) fds.push_back(fd);
+        for (std::size_t fd = 0; fd < connections.size(); ++fd)
+            if (connections[fd] && expire(connections[fd]->clock(), static_cast<int>(fd), now))
+                fds.push_back(static_cast<int>(fd));
         return fds;
     }
 

@@ -10,9 +10,9 @@
 //   serve()       lets one Connection do all it can without blocking
 
 #include <cerrno>
-#include <map>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "cli.hpp"
 #include "connection.hpp"
@@ -37,7 +37,11 @@ private:
     // No readiness to report bytes left behind: read each turn until EAGAIN
     // (common/connection.hpp). The next round comes at once anyway.
     iolab::Drain drain_ = iolab::Drain::until_eagain;
-    std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    // Indexed by descriptor, grown on demand: the kernel hands out the lowest
+    // free number, so the vector is about as long as the most connections
+    // open at once, and finding one is an index, not a tree search. Null:
+    // no connection on that number.
+    std::vector<std::unique_ptr<iolab::Connection>> connections_;
     iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
 };
 
@@ -55,16 +59,16 @@ void Server::run() {
         // or not, then start again at once. Each try that finds nothing to
         // do is still a system call that returns EAGAIN.
         accept_all();
-        for (auto next = connections_.begin(); next != connections_.end();) {
-            int fd = next->first;
-            ++next;  // serve() may erase this entry: step past it first
-            serve(fd);
-        }
+        for (std::size_t fd = 0; fd < connections_.size(); ++fd)
+            if (connections_[fd]) serve(static_cast<int>(fd));
         // Every round also asks the clock, but only once per sweep interval
         // does it walk the connections for those whose client kept them
         // waiting too long, and close them (common/timeouts.hpp).
         for (int fd : sweep_.expired(connections_))
-            connections_.erase(fd);
+            connections_[fd].reset();
+        // Empty slots at the end would cost every round a look: drop them.
+        while (!connections_.empty() && !connections_.back())
+            connections_.pop_back();
         // iolab:lab END spin
     }
 }
@@ -82,8 +86,9 @@ void Server::accept_all() {
         // On Linux an accepted socket does not inherit O_NONBLOCK from the
         // listener (accept(2), NOTES): set it on each one.
         iolab::set_nonblocking(fd);
-        connections_.emplace(
-            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_));
+        if (connections_.size() <= static_cast<std::size_t>(fd)) connections_.resize(fd + 1);
+        connections_[fd] =
+            std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_);
     }
 }
 
@@ -91,9 +96,8 @@ void Server::accept_all() {
 // advance() returns at the first EAGAIN. What it would like to wait for
 // next is ignored: we do not wait, we come back in a few microseconds anyway.
 void Server::serve(int fd) {
-    auto found = connections_.find(fd);
-    if (found->second->advance() == iolab::Interest::close)
-        connections_.erase(found);  // destroys the Connection: closes the socket
+    if (connections_[fd]->advance() == iolab::Interest::close)
+        connections_[fd].reset();  // destroys the Connection: closes the socket
 }
 
 }  // namespace

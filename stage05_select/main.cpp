@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -57,7 +56,11 @@ private:
     // Level-triggered: a read() that comes back short ends a connection's
     // turn, and the next wait reports what arrives after it (common/connection.hpp).
     iolab::Drain drain_ = iolab::Drain::until_short_read;
-    std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    // Indexed by descriptor, grown on demand: the kernel hands out the lowest
+    // free number, so the vector is about as long as the most connections
+    // open at once, and finding one is an index, not a tree search. Null:
+    // no connection on that number.
+    std::vector<std::unique_ptr<iolab::Connection>> connections_;
     iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
     // Connections closed during this round, destroyed when it ends: until
     // then their descriptor numbers stay taken, so no new connection can get
@@ -81,8 +84,8 @@ void Server::run() {
         // select() overwrites the sets it is given with its answer: hand it copies.
         fd_set readable = want_read_;
         fd_set writable = want_write_;
-        int max_fd =
-            connections_.empty() ? listener_ : std::max(listener_, connections_.rbegin()->first);
+        // connections_ ends at the highest connection open (close_connection()).
+        int max_fd = std::max(listener_, static_cast<int>(connections_.size()) - 1);
         // It returns when a descriptor is ready, or when the next timeout sweep is due.
         int wait_ms = sweep_.wait_ms();  // -1: every timeout is off, wait for ever
         timeval timeout{wait_ms / 1000, wait_ms % 1000 * 1000};
@@ -135,8 +138,9 @@ void Server::accept_all() {
         // On Linux an accepted socket does not inherit O_NONBLOCK from the
         // listener (accept(2), NOTES): set it on each one.
         iolab::set_nonblocking(fd);
-        connections_.emplace(
-            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_));
+        if (connections_.size() <= static_cast<std::size_t>(fd)) connections_.resize(fd + 1);
+        connections_[fd] =
+            std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_);
         watch(fd, iolab::Interest::read);
     }
 }
@@ -145,9 +149,9 @@ void Server::accept_all() {
 // Lets one connection read, parse and write all it can without blocking,
 // then turns the answer into what the loop waits for on its behalf.
 void Server::serve(int fd) {
-    auto found = connections_.find(fd);
-    if (found == connections_.end()) return;  // closed earlier in this round
-    iolab::Interest interest = found->second->advance();
+    if (static_cast<std::size_t>(fd) >= connections_.size() || !connections_[fd])
+        return;  // closed earlier in this round
+    iolab::Interest interest = connections_[fd]->advance();
     if (interest == iolab::Interest::close)
         close_connection(fd);
     else
@@ -183,9 +187,11 @@ void Server::unwatch(int fd) {
 // iolab:shared BEGIN close-connection
 void Server::close_connection(int fd) {
     unwatch(fd);
-    auto found = connections_.find(fd);
-    closed_.push_back(std::move(found->second));
-    connections_.erase(found);
+    closed_.push_back(std::move(connections_[fd]));
+    // The vector ends at the highest connection still open (stage05's
+    // select() takes that as its nfds).
+    while (!connections_.empty() && !connections_.back())
+        connections_.pop_back();
 }
 // iolab:shared END close-connection
 

@@ -13,7 +13,7 @@
 #include <poll.h>
 
 #include <cerrno>
-#include <map>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <system_error>
@@ -55,15 +55,21 @@ private:
     // Level-triggered: a read() that comes back short ends a connection's
     // turn, and the next wait reports what arrives after it (common/connection.hpp).
     iolab::Drain drain_ = iolab::Drain::until_short_read;
-    std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    // Indexed by descriptor, grown on demand: the kernel hands out the lowest
+    // free number, so the vector is about as long as the most connections
+    // open at once, and finding one is an index, not a tree search. Null:
+    // no connection on that number.
+    std::vector<std::unique_ptr<iolab::Connection>> connections_;
     iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
     // Connections closed during this round, destroyed when it ends: until
     // then their descriptor numbers stay taken, so no new connection can get
     // a number that this round's results may still mention.
     std::vector<std::unique_ptr<iolab::Connection>> closed_;
-    // What poll() watches: one entry per descriptor, and where each one's entry is.
+    // What poll() watches: one entry per descriptor, and where each one's
+    // entry is, indexed by descriptor (no_slot: not watched).
     std::vector<pollfd> watched_;
-    std::map<int, std::size_t> slot_;
+    std::vector<std::size_t> slot_;
+    static constexpr std::size_t no_slot = SIZE_MAX;
 };
 
 Server::Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts)
@@ -121,8 +127,9 @@ void Server::accept_all() {
         // On Linux an accepted socket does not inherit O_NONBLOCK from the
         // listener (accept(2), NOTES): set it on each one.
         iolab::set_nonblocking(fd);
-        connections_.emplace(
-            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_));
+        if (connections_.size() <= static_cast<std::size_t>(fd)) connections_.resize(fd + 1);
+        connections_[fd] =
+            std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_);
         watch(fd, iolab::Interest::read);
     }
 }
@@ -132,9 +139,9 @@ void Server::accept_all() {
 // Lets one connection read, parse and write all it can without blocking,
 // then turns the answer into what the loop waits for on its behalf.
 void Server::serve(int fd) {
-    auto found = connections_.find(fd);
-    if (found == connections_.end()) return;  // closed earlier in this round
-    iolab::Interest interest = found->second->advance();
+    if (static_cast<std::size_t>(fd) >= connections_.size() || !connections_[fd])
+        return;  // closed earlier in this round
+    iolab::Interest interest = connections_[fd]->advance();
     if (interest == iolab::Interest::close)
         close_connection(fd);
     else
@@ -153,9 +160,12 @@ void Server::watch(int fd, iolab::Interest interest) {
     short events = 0;
     if (wants_read(interest)) events |= POLLIN;
     if (wants_write(interest)) events |= POLLOUT;
-    auto [found, added] = slot_.try_emplace(fd, watched_.size());
-    if (added) watched_.push_back(pollfd{fd, 0, 0});
-    watched_[found->second].events = events;
+    if (slot_.size() <= static_cast<std::size_t>(fd)) slot_.resize(fd + 1, no_slot);
+    if (slot_[fd] == no_slot) {
+        slot_[fd] = watched_.size();
+        watched_.push_back(pollfd{fd, 0, 0});
+    }
+    watched_[slot_[fd]].events = events;
     // iolab:lab END watch
 }
 
@@ -166,9 +176,8 @@ void Server::unwatch(int fd) {
     // iolab:lab TODO the pollfd array stays dense: move the last entry into fd's slot, in O(1)
     // iolab:lab STUB static_cast<void>(fd);
     // iolab:lab STUB throw std::runtime_error("TODO(lab 06): Server::unwatch()");
-    auto found = slot_.find(fd);
-    std::size_t slot = found->second;
-    slot_.erase(found);
+    std::size_t slot = slot_[fd];
+    slot_[fd] = no_slot;
     watched_[slot] = watched_.back();
     watched_.pop_back();
     if (slot < watched_.size()) slot_[watched_[slot].fd] = slot;
@@ -178,9 +187,11 @@ void Server::unwatch(int fd) {
 // iolab:shared BEGIN close-connection
 void Server::close_connection(int fd) {
     unwatch(fd);
-    auto found = connections_.find(fd);
-    closed_.push_back(std::move(found->second));
-    connections_.erase(found);
+    closed_.push_back(std::move(connections_[fd]));
+    // The vector ends at the highest connection still open (stage05's
+    // select() takes that as its nfds).
+    while (!connections_.empty() && !connections_.back())
+        connections_.pop_back();
 }
 // iolab:shared END close-connection
 

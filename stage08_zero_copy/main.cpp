@@ -14,7 +14,6 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,7 +58,11 @@ private:
     // Edge-triggered must read each turn until EAGAIN; level-triggered may
     // stop at a read() that comes back short (common/connection.hpp).
     iolab::Drain drain_;
-    std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    // Indexed by descriptor, grown on demand: the kernel hands out the lowest
+    // free number, so the vector is about as long as the most connections
+    // open at once, and finding one is an index, not a tree search. Null:
+    // no connection on that number.
+    std::vector<std::unique_ptr<iolab::Connection>> connections_;
     iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
     // Connections closed during this round, destroyed when it ends: until
     // then their descriptor numbers stay taken, so no new connection can get
@@ -69,8 +72,8 @@ private:
     // for each descriptor only to skip epoll_ctl() calls that change nothing.
     iolab::Fd epoll_;
     bool edge_triggered_;
-    std::string copy_;  // --copy: how file bodies are sent
-    std::map<int, std::uint32_t> registered_;
+    std::string copy_;                       // --copy: how file bodies are sent
+    std::vector<std::uint32_t> registered_;  // by descriptor; 0: not in the epoll set
 };
 
 Server::Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts,
@@ -88,10 +91,14 @@ Server::Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& 
 
 // iolab:shared BEGIN epoll-run
 void Server::run() {
-    std::vector<epoll_event> events(1024);
+    // The batch: as many ready descriptors as one epoll_wait() may copy out.
+    // It starts small and doubles whenever a call fills it, up to max_batch,
+    // so that under load one call takes the whole ready list.
+    constexpr std::size_t max_batch = 64 * 1024;
+    std::vector<epoll_event> events(64);
     while (!iolab::stop_requested()) {
-        // epoll_wait() copies out the ready list only (up to 1024 entries;
-        // the rest stay on it for the next call). It returns when a
+        // epoll_wait() copies out the ready list only (up to events.size()
+        // entries; the rest stay on it for the next call). It returns when a
         // descriptor is ready, or when the next timeout sweep is due.
         int ready = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()),
                                  sweep_.wait_ms());
@@ -114,6 +121,9 @@ void Server::run() {
             else
                 serve(fd);
         }
+        // Full: more may have been ready than the batch holds. Grow it.
+        if (static_cast<std::size_t>(ready) == events.size() && events.size() < max_batch)
+            events.resize(events.size() * 2);
         // Once per sweep interval, not once per event: close the connections
         // whose client kept them waiting too long (common/timeouts.hpp).
         for (int fd : sweep_.expired(connections_))
@@ -136,9 +146,9 @@ void Server::accept_all() {
         // On Linux an accepted socket does not inherit O_NONBLOCK from the
         // listener (accept(2), NOTES): set it on each one.
         iolab::set_nonblocking(fd);
-        connections_.emplace(
-            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_,
-                                                    copy_paths::make_sender(copy_)));
+        if (connections_.size() <= static_cast<std::size_t>(fd)) connections_.resize(fd + 1);
+        connections_[fd] = std::make_unique<iolab::Connection>(
+            std::move(accepted.socket), root_, drain_, copy_paths::make_sender(copy_));
         watch(fd, iolab::Interest::read);
     }
 }
@@ -147,9 +157,9 @@ void Server::accept_all() {
 // Lets one connection read, parse and write all it can without blocking,
 // then turns the answer into what the loop waits for on its behalf.
 void Server::serve(int fd) {
-    auto found = connections_.find(fd);
-    if (found == connections_.end()) return;  // closed earlier in this round
-    iolab::Interest interest = found->second->advance();
+    if (static_cast<std::size_t>(fd) >= connections_.size() || !connections_[fd])
+        return;  // closed earlier in this round
+    iolab::Interest interest = connections_[fd]->advance();
     if (interest == iolab::Interest::close)
         close_connection(fd);
     else
@@ -170,9 +180,10 @@ void Server::watch(int fd, iolab::Interest interest) {
     if (wants_read(interest)) events |= EPOLLIN | EPOLLRDHUP;
     if (wants_write(interest)) events |= EPOLLOUT;
     if (edge_triggered_) events = EPOLLIN | EPOLLRDHUP | EPOLLOUT | EPOLLET;
-    auto [found, added] = registered_.try_emplace(fd, events);
-    if (!added && found->second == events) return;  // unchanged: spare the system call
-    found->second = events;
+    if (registered_.size() <= static_cast<std::size_t>(fd)) registered_.resize(fd + 1, 0);
+    if (registered_[fd] == events) return;  // unchanged: spare the system call
+    bool added = registered_[fd] == 0;      // never 0 once added: some Interest is watched
+    registered_[fd] = events;
     epoll_event event{};
     event.events = events;
     event.data.fd = fd;
@@ -181,7 +192,7 @@ void Server::watch(int fd, iolab::Interest interest) {
 }
 
 void Server::unwatch(int fd) {
-    registered_.erase(fd);
+    registered_[fd] = 0;
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
 }
 // iolab:shared END epoll-watch
@@ -189,9 +200,11 @@ void Server::unwatch(int fd) {
 // iolab:shared BEGIN close-connection
 void Server::close_connection(int fd) {
     unwatch(fd);
-    auto found = connections_.find(fd);
-    closed_.push_back(std::move(found->second));
-    connections_.erase(found);
+    closed_.push_back(std::move(connections_[fd]));
+    // The vector ends at the highest connection still open (stage05's
+    // select() takes that as its nfds).
+    while (!connections_.empty() && !connections_.back())
+        connections_.pop_back();
 }
 // iolab:shared END close-connection
 

@@ -17,7 +17,6 @@
 
 #include <cerrno>
 #include <ctime>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,7 +67,11 @@ private:
     // A socket signals when bytes arrive, not while they wait: edge-like, so
     // each turn reads until EAGAIN (common/connection.hpp).
     iolab::Drain drain_ = iolab::Drain::until_eagain;
-    std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    // Indexed by descriptor, grown on demand: the kernel hands out the lowest
+    // free number, so the vector is about as long as the most connections
+    // open at once, and finding one is an index, not a tree search. Null:
+    // no connection on that number.
+    std::vector<std::unique_ptr<iolab::Connection>> connections_;
     iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
     // Connections closed during this round, destroyed when it ends, as in
     // stages 05-08. It protects less here: a queued signal outlives the
@@ -79,7 +82,8 @@ private:
     // runs a handler or kills us; sigtimedwait() takes them in turn.
     int io_signal_;
     sigset_t waited_;
-    std::map<int, iolab::Interest> interest_;  // what each connection waits for
+    // What each descriptor waits for, indexed by descriptor; nothing: not watched.
+    std::vector<std::optional<iolab::Interest>> interest_;
 };
 
 Server::Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts)
@@ -115,10 +119,12 @@ void Server::run() {
             // si_fd names the descriptor, si_band what happened. POLLHUP and
             // POLLERR always go to serve(): advance()'s read() meets the error.
             int fd = info.si_fd;
-            auto found = interest_.find(fd);
+            std::optional<iolab::Interest> interest;
+            if (fd >= 0 && static_cast<std::size_t>(fd) < interest_.size())
+                interest = interest_[fd];
             if (fd == listener_)
                 accept_all();
-            else if (found != interest_.end() && wanted(found->second, info.si_band))
+            else if (interest && wanted(*interest, info.si_band))
                 serve(fd);
         }
         // Once per sweep interval, not once per event: close the connections
@@ -142,8 +148,9 @@ void Server::accept_all() {
         // On Linux an accepted socket inherits neither O_NONBLOCK nor O_ASYNC
         // (accept(2), NOTES) nor the owner from the listener: set them on each one.
         iolab::set_nonblocking(fd);
-        connections_.emplace(
-            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_));
+        if (connections_.size() <= static_cast<std::size_t>(fd)) connections_.resize(fd + 1);
+        connections_[fd] =
+            std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_);
         watch(fd, iolab::Interest::read);
         // Whatever the client sent before watch() raised no signal, and none
         // will come for it: look now, as after every arming.
@@ -156,9 +163,8 @@ void Server::accept_all() {
 void Server::serve(int fd) {
     // A signal may name a connection closed since, or a newcomer given its
     // number: a signal is a hint, and a wasted advance() just finds EAGAIN.
-    auto found = connections_.find(fd);
-    if (found == connections_.end()) return;
-    iolab::Interest interest = found->second->advance();
+    if (static_cast<std::size_t>(fd) >= connections_.size() || !connections_[fd]) return;
+    iolab::Interest interest = connections_[fd]->advance();
     if (interest == iolab::Interest::close)
         close_connection(fd);
     else
@@ -178,8 +184,8 @@ void Server::recover() {
     ::sigaction(io_signal_, &action, nullptr);
     accept_all();
     std::vector<int> fds;
-    for (const auto& [fd, connection] : connections_)
-        fds.push_back(fd);
+    for (std::size_t fd = 0; fd < connections_.size(); ++fd)
+        if (connections_[fd]) fds.push_back(static_cast<int>(fd));
     for (int fd : fds)
         serve(fd);
 }
@@ -192,8 +198,9 @@ void Server::recover() {
 // sends POLLOUT only after a write met a full buffer (sk_stream_write_space),
 // so advance() always writes at once, and waits only after an EAGAIN.
 void Server::watch(int fd, iolab::Interest interest) {
-    auto [found, added] = interest_.try_emplace(fd, interest);
-    found->second = interest;
+    if (interest_.size() <= static_cast<std::size_t>(fd)) interest_.resize(fd + 1);
+    bool added = !interest_[fd];
+    interest_[fd] = interest;
     if (!added) return;  // already armed: spare the system calls
     int flags = ::fcntl(fd, F_GETFL);
     if (::fcntl(fd, F_SETOWN, ::getpid()) < 0 || ::fcntl(fd, F_SETSIG, io_signal_) < 0 ||
@@ -204,15 +211,17 @@ void Server::watch(int fd, iolab::Interest interest) {
 // Nothing to tell the kernel: closing the descriptor takes it off the
 // socket's list of owners to signal. Signals already queued stay queued.
 void Server::unwatch(int fd) {
-    interest_.erase(fd);
+    interest_[fd].reset();
 }
 
 // iolab:shared BEGIN close-connection
 void Server::close_connection(int fd) {
     unwatch(fd);
-    auto found = connections_.find(fd);
-    closed_.push_back(std::move(found->second));
-    connections_.erase(found);
+    closed_.push_back(std::move(connections_[fd]));
+    // The vector ends at the highest connection still open (stage05's
+    // select() takes that as its nfds).
+    while (!connections_.empty() && !connections_.back())
+        connections_.pop_back();
 }
 // iolab:shared END close-connection
 

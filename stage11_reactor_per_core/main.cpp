@@ -20,7 +20,6 @@
 #include <exception>
 #include <filesystem>
 #include <iterator>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,16 +67,21 @@ private:
     // whichever thread the signal happened to interrupt.
     iolab::WakeOnStop wake_on_stop_;
     std::size_t max_connections_;  // this loop's share of the descriptor table
+    std::size_t open_ = 0;         // connections open now (connections_ has gaps)
     const iolab::DocRoot& root_;
     // Level-triggered, as stage07's default: a read() that comes back short
     // ends a connection's turn (common/connection.hpp).
     iolab::Drain drain_ = iolab::Drain::until_short_read;
-    std::map<int, std::unique_ptr<iolab::Connection>> connections_;
+    // Indexed by descriptor, grown on demand: the kernel hands out the lowest
+    // free number, so the vector is about as long as the most connections
+    // open at once, and finding one is an index, not a tree search. Null:
+    // no connection on that number.
+    std::vector<std::unique_ptr<iolab::Connection>> connections_;
     iolab::TimeoutSweep sweep_;  // finds the connections whose client kept them waiting too long
     // Connections closed during this round, destroyed when it ends (stage07).
     std::vector<std::unique_ptr<iolab::Connection>> closed_;
     iolab::Fd epoll_;
-    std::map<int, std::uint32_t> registered_;  // what each descriptor is registered for
+    std::vector<std::uint32_t> registered_;  // by descriptor; 0: not in the epoll set
 };
 
 Loop::Loop(iolab::Fd listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts,
@@ -97,7 +101,10 @@ void Loop::run() {
     // thread's spare descriptor (common/net.cpp: one per thread) now, while
     // the descriptor table still has room for it.
     accept_all();
-    std::vector<epoll_event> events(1024);
+    // The batch starts small and doubles whenever a call fills it, up to
+    // max_batch (stage07's Server::run()).
+    constexpr std::size_t max_batch = 64 * 1024;
+    std::vector<epoll_event> events(64);
     while (!iolab::stop_requested()) {
         // Level-triggered, as stage07's default. The wait is this thread's
         // alone: another loop's ready sockets never wake it.
@@ -114,6 +121,8 @@ void Loop::run() {
             else
                 serve(fd);
         }
+        if (static_cast<std::size_t>(ready) == events.size() && events.size() < max_batch)
+            events.resize(events.size() * 2);
         for (int fd : sweep_.expired(connections_))
             close_connection(fd);
         closed_.clear();
@@ -132,22 +141,24 @@ void Loop::accept_all() {
         // Our share of the descriptor table is used up: refuse before
         // EMFILE does it for us, so that no loop runs the table dry under
         // another's feet (connection_share()).
-        if (connections_.size() >= max_connections_) {
+        if (open_ >= max_connections_) {
             iolab::refuse_busy(std::move(accepted.socket));
             continue;
         }
         int fd = accepted.socket.get();
         iolab::set_nonblocking(fd);
-        connections_.emplace(
-            fd, std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_));
+        if (connections_.size() <= static_cast<std::size_t>(fd)) connections_.resize(fd + 1);
+        connections_[fd] =
+            std::make_unique<iolab::Connection>(std::move(accepted.socket), root_, drain_);
+        ++open_;
         watch(fd, iolab::Interest::read);
     }
 }
 
 void Loop::serve(int fd) {
-    auto found = connections_.find(fd);
-    if (found == connections_.end()) return;  // closed earlier in this round
-    iolab::Interest interest = found->second->advance();
+    if (static_cast<std::size_t>(fd) >= connections_.size() || !connections_[fd])
+        return;  // closed earlier in this round
+    iolab::Interest interest = connections_[fd]->advance();
     if (interest == iolab::Interest::close)
         close_connection(fd);
     else
@@ -160,9 +171,10 @@ void Loop::watch(int fd, iolab::Interest interest) {
     std::uint32_t events = 0;
     if (wants_read(interest)) events |= EPOLLIN | EPOLLRDHUP;
     if (wants_write(interest)) events |= EPOLLOUT;
-    auto [found, added] = registered_.try_emplace(fd, events);
-    if (!added && found->second == events) return;  // unchanged: spare the system call
-    found->second = events;
+    if (registered_.size() <= static_cast<std::size_t>(fd)) registered_.resize(fd + 1, 0);
+    if (registered_[fd] == events) return;  // unchanged: spare the system call
+    bool added = registered_[fd] == 0;      // never 0 once added: some Interest is watched
+    registered_[fd] = events;
     epoll_event event{};
     event.events = events;
     event.data.fd = fd;
@@ -171,15 +183,17 @@ void Loop::watch(int fd, iolab::Interest interest) {
 }
 
 void Loop::unwatch(int fd) {
-    registered_.erase(fd);
+    registered_[fd] = 0;
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
 }
 
 void Loop::close_connection(int fd) {
     unwatch(fd);
-    auto found = connections_.find(fd);
-    closed_.push_back(std::move(found->second));
-    connections_.erase(found);
+    closed_.push_back(std::move(connections_[fd]));
+    --open_;
+    // Empty slots at the end go: the vector ends at the highest connection open.
+    while (!connections_.empty() && !connections_.back())
+        connections_.pop_back();
 }
 
 // The descriptor table is one per process: the loops share it, like it or

@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -115,12 +114,15 @@ TEST_CASE("TimeoutSweep: walks the connections once per interval, returns the ex
     CHECK(sweep.wait_ms(t0) == 250);
     CHECK(sweep.wait_ms(t0 + 100ms) == 150);
 
-    std::map<int, std::unique_ptr<iolab::Connection>> connections;
+    // Indexed by descriptor, as the loops keep them; the empty slots (the
+    // clients' ends, descriptors below the first) hold no connection.
+    std::vector<std::unique_ptr<iolab::Connection>> connections;
     std::vector<SocketPair> clients;
     auto connect = [&] {
         SocketPair p = make_socketpair();
         int fd = p.a.get();
         REQUIRE(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+        if (connections.size() <= static_cast<std::size_t>(fd)) connections.resize(fd + 1);
         connections[fd] = std::make_unique<iolab::Connection>(std::move(p.a), root.docroot(),
                                                               iolab::Drain::until_eagain);
         clients.push_back(std::move(p));
