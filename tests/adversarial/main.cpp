@@ -13,25 +13,22 @@
 // descriptor storm, path tricks, files past 2 GiB), and checks that it
 // survives, stays bounded and keeps serving. cmake/iolab.cmake registers it
 // in CTest once per server, with that server's expectations as flags.
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
 #include "adversarial.hpp"
 #include "suite_main.hpp"
 
 namespace {
 
-// One Clara option per expectation (see Expectations in suite.hpp).
-Catch::clara::Parser expectation_flags(adversarial::Expectations& expect) {
-    using Catch::clara::Opt;
-    return Catch::clara::Parser() |
-           Opt(expect.serial)["--serial"]("the model serves one client at a time") |
-           Opt(expect.blocking)["--blocking"](
-               "blocking I/O: a newcomer may wait unanswered for a thread, a process or its turn") |
-           Opt(expect.busy_polls)["--busy-polls"](
-               "the model burns a core even when idle: no CPU-time checks") |
-           Opt(expect.no_symlinks)["--no-symlinks"](
-               "every symlink is refused, even inside the root: the swapped one is never served");
+// One flag per expectation (see Expectations in suite.hpp).
+std::vector<testkit::SuiteFlag> expectation_flags(adversarial::Expectations& expect) {
+    return {
+        {"--serial", &expect.serial, "the model serves one client at a time"},
+        {"--blocking", &expect.blocking,
+         "blocking I/O: a newcomer may wait unanswered for a thread, a process or its turn"},
+        {"--busy-polls", &expect.busy_polls,
+         "the model burns a core even when idle: no CPU-time checks"},
+        {"--no-symlinks", &expect.no_symlinks,
+         "every symlink is refused, even inside the root: the swapped one is never served"},
+    };
 }
 
 }  // namespace

@@ -13,20 +13,17 @@
 // protocol of docs/protocol.md over real sockets. With --connect it tests a
 // server already running (see tests/support/suite_main.hpp). cmake/iolab.cmake registers it in
 // CTest once per stage, with that stage's expectations as flags.
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
 #include "conformance.hpp"
 #include "suite_main.hpp"
 
 namespace {
 
-// One Clara option per expectation (see Expectations in suite.hpp).
-Catch::clara::Parser expectation_flags(conformance::Expectations& expect) {
-    using Catch::clara::Opt;
-    return Catch::clara::Parser() |
-           Opt(expect.serial)["--serial"](
-               "the model serves one client at a time (a second client waits for the first)");
+// One flag per expectation (see Expectations in suite.hpp).
+std::vector<testkit::SuiteFlag> expectation_flags(conformance::Expectations& expect) {
+    return {
+        {"--serial", &expect.serial,
+         "the model serves one client at a time (a second client waits for the first)"},
+    };
 }
 
 }  // namespace

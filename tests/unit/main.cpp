@@ -2,5 +2,8 @@
 // other files of this directory, one per part of common/.
 //
 // Run a subset by tag, e.g. `iolab_unit_tests [http]` or `iolab_unit_tests [security]`.
-#define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
+#include "suite_main.hpp"
+
+int main(int argc, char* argv[]) {
+    return testkit::run_unit_tests(argc, argv);
+}
