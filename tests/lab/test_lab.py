@@ -16,7 +16,9 @@ import importlib.util
 import json
 import os
 import re
+import select
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -154,3 +156,74 @@ def test_mutant_loses_points(mutant, tmp_path):
     assert got["build"] == "ok", got["report"]
     assert got["returncode"] == 1, got["report"]
     assert got["max_score"] > 0 and got["score"] < got["max_score"], got["report"]
+
+
+FAKE_SUITE = r'''#!/bin/sh
+# A stand-in for a suite run as a batch: `-r xml -o FILE SPECS`. It passes
+# "first", fails "second", then hangs inside "third" and never reaches "fourth".
+while [ "$1" != "-o" ]; do shift; done
+out=$2
+{
+  echo '<Catch name="fake"><Group name="fake">'
+  echo '<TestCase name="first &amp; one"><OverallResult success="true"/></TestCase>'
+  echo '<TestCase name="second"><Expression success="false"/><OverallResult success="false"/></TestCase>'
+  echo '<TestCase name="third">'
+} > "$out"
+exec sleep 60
+'''
+
+
+def test_a_batch_that_stalls_is_killed_and_only_what_it_did_not_pass_runs_again(tmp_path):
+    fake = tmp_path / "fake_suite"
+    fake.write_text(FAKE_SUITE)
+    fake.chmod(0o755)
+    cases = [LAB.Case("conformance.fake", name, [str(fake), LAB.escape(name)], str(tmp_path), [])
+             for name in ("first & one", "second", "third", "fourth")]
+    decided, again = LAB.run_batch(LAB.Batch(cases), timeout=2)
+    assert [(c.name, c.status) for c in decided] == [("first & one", "pass"), ("third", "error")]
+    assert "killed" in decided[1].output
+    # The failure and the case never reached are graded again, each in a process of its own.
+    assert [c.name for c in again] == ["second", "fourth"]
+
+
+def test_a_handout_builds_with_its_own_cmakelists(tmp_path):
+    """What a student does away from the grader: build the handout on its own
+    (against this checkout) and run it; then the same with the stage's files."""
+    handout = tmp_path / "handout"
+    assert lab("start", "05", "--dir", str(handout)).returncode == 0
+    build = tmp_path / "build"
+    server_path = build / "stage05_select"
+
+    def build_it() -> None:
+        for command in (["cmake", "-S", str(handout), "-B", str(build)],
+                        ["cmake", "--build", str(build), "-j2"]):
+            done = subprocess.run(command, capture_output=True, text=True)
+            assert done.returncode == 0, done.stdout + done.stderr
+
+    build_it()
+    done = subprocess.run([str(server_path), "--port", "0"], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode != 0 and "TODO(lab 05)" in done.stderr, done.stderr
+
+    for path in LAB.stage_files("stage05_select"):
+        shutil.copy(path, handout / path.name)
+    build_it()
+    server = subprocess.Popen([str(server_path), "--port", "0"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        ready, _, _ = select.select([server.stdout], [], [], 30)
+        assert ready, "no `listening on` line within 30 s"
+        line = server.stdout.readline()
+        match = re.match(r"listening on ([\d.]+):(\d+)", line)
+        assert match, line
+        with socket.create_connection((match.group(1), int(match.group(2))), timeout=10) as s:
+            s.sendall(b"ECHO built by hand\n")
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = s.recv(100)
+                assert chunk, reply
+                reply += chunk
+        assert reply == b"built by hand\n"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
