@@ -11,6 +11,8 @@
 #pragma once
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -258,6 +260,21 @@ private:
     AlignedBuffer buffer_;             // only while a body is sent, like the Outbox's chunk
     std::size_t begin_ = 0, end_ = 0;  // the bytes read but not yet sent
 };
+
+// At most `bytes` of the replies may wait unsent in the socket (--unsent-limit;
+// 0: no limit, the kernel's default). sendfile() and splice() hand the kernel
+// a whole file in a few calls, and TCP queues what it cannot send yet. Those
+// bytes then leave whenever an ACK or the pacing timer lets them, on the CPU
+// that handles it: on loopback, often the client's. With TCP_NOTSENT_LOWAT
+// the socket is writable only while less than `bytes` is unsent, so most
+// segments leave from our own calls, on our own CPU (README: "Who sends the
+// bytes"). 128 KiB: the value the option's kernel commit calls enough for
+// most workloads.
+inline constexpr int default_unsent_limit = 128 * 1024;
+
+inline void limit_unsent(int socket, int bytes) {
+    if (bytes > 0) ::setsockopt(socket, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &bytes, sizeof bytes);
+}
 
 // The sender for --copy NAME; none for "read" (the Outbox's own read + write).
 inline std::unique_ptr<iolab::BodySender> make_sender(const std::string& name) {

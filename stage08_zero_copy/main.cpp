@@ -43,7 +43,7 @@ bool wants_write(iolab::Interest interest) {
 class Server {
 public:
     Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts,
-           bool edge_triggered, std::string copy);
+           bool edge_triggered, std::string copy, int unsent_limit);
     void run();  // serves until SIGINT or SIGTERM
 
 private:
@@ -73,18 +73,20 @@ private:
     iolab::Fd epoll_;
     bool edge_triggered_;
     std::string copy_;                       // --copy: how file bodies are sent
+    int unsent_limit_;                       // --unsent-limit: see copy_paths::limit_unsent()
     std::vector<std::uint32_t> registered_;  // by descriptor; 0: not in the epoll set
 };
 
 Server::Server(int listener, const iolab::DocRoot& root, const iolab::Timeouts& timeouts,
-               bool edge_triggered, std::string copy)
+               bool edge_triggered, std::string copy, int unsent_limit)
     : listener_(listener),
       root_(root),
       drain_(edge_triggered ? iolab::Drain::until_eagain : iolab::Drain::until_short_read),
       sweep_(timeouts),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       edge_triggered_(edge_triggered),
-      copy_(std::move(copy)) {
+      copy_(std::move(copy)),
+      unsent_limit_(unsent_limit) {
     if (!epoll_) throw std::system_error(errno, std::system_category(), "epoll_create1");
     watch(listener_, iolab::Interest::read);
 }
@@ -146,6 +148,7 @@ void Server::accept_all() {
         // On Linux an accepted socket does not inherit O_NONBLOCK from the
         // listener (accept(2), NOTES): set it on each one.
         iolab::set_nonblocking(fd);
+        copy_paths::limit_unsent(fd, unsent_limit_);
         if (connections_.size() <= static_cast<std::size_t>(fd)) connections_.resize(fd + 1);
         connections_[fd] = std::make_unique<iolab::Connection>(
             std::move(accepted.socket), root_, drain_, copy_paths::make_sender(copy_));
@@ -221,6 +224,10 @@ int main(int argc, char** argv) {
     std::string copy = "sendfile";
     cli.add_flag("--copy", "how file bodies reach the socket", copy,
                  {"sendfile", "splice", "mmap", "read", "direct"});
+    int unsent_limit = copy_paths::default_unsent_limit;
+    cli.add_flag("--unsent-limit",
+                 "bytes of replies that may wait unsent in the kernel (0: no limit)", unsent_limit,
+                 0, 1 << 30);
     if (std::optional<int> exit_code = cli.parse(argc, argv, options)) return *exit_code;
 
     try {
@@ -231,7 +238,8 @@ int main(int argc, char** argv) {
         iolab::shut_down_on_stop(listener.get());
         iolab::announce_listening(options, listener.get());
 
-        Server server(listener.get(), root, options.timeouts, trigger == "edge", copy);
+        Server server(listener.get(), root, options.timeouts, trigger == "edge", copy,
+                      unsent_limit);
         server.run();
         iolab::print_summary("stage08_zero_copy");
         return 0;

@@ -29,6 +29,11 @@ What is read, and how it adds up over a process tree:
   read once per run, in the middle.
 - Open descriptors: entries of /proc/PID/fd, summed over processes (threads
   share one table).
+- How busy each CPU is, whoever keeps it busy: /proc/stat's per-CPU lines
+  (proc(5): user, nice, system, idle, iowait, irq, softirq, steal, in clock
+  ticks). On loopback the kernel does part of one side's work on the other
+  side's CPU (the receiving of a segment runs where it was sent), so the
+  server's own CPU seconds do not say whether the client's core was the limit.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ class Sample:
     threads: int
     pss_bytes: int | None = None
     cost_s: float = 0.0  # how long taking this sample took
+    # CPU number -> (busy, irq + softirq, all) clock ticks so far (read_cores())
+    cores: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
 
 def _read(path: str) -> str | None:
@@ -157,6 +164,35 @@ def _pss_bytes(pid: int) -> int:
 FDS_ALWAYS_BELOW = 64
 
 
+def read_cores() -> dict[int, tuple[int, int, int]]:
+    """Per CPU: (busy, irq + softirq, all) clock ticks since boot, from /proc/stat.
+
+    Busy is everything but idle and iowait; steal (time the hypervisor gave
+    another guest) counts as busy, since the CPU was not ours to use.
+    """
+    cores: dict[int, tuple[int, int, int]] = {}
+    for line in (_read("/proc/stat") or "").splitlines():
+        if not line.startswith("cpu") or line.startswith("cpu "):
+            continue
+        name, *ticks = line.split()
+        values = [int(v) for v in ticks[:8]] + [0] * (8 - len(ticks[:8]))
+        user, nice, system, idle, iowait, irq, softirq, steal = values
+        everything = sum(values)
+        cores[int(name[3:])] = (everything - idle - iowait, irq + softirq, everything)
+    return cores
+
+
+def core_busy(earlier: Sample, later: Sample, cpu: int) -> tuple[float, float] | None:
+    """The share of time CPU `cpu` was busy between two samples, and the
+    share spent in interrupts and softirqs; None without enough ticks."""
+    if cpu not in earlier.cores or cpu not in later.cores:
+        return None
+    busy, irq, everything = (b - a for a, b in zip(earlier.cores[cpu], later.cores[cpu]))
+    if everything < 20:  # under 0.2 s at 100 ticks/s: too coarse to say
+        return None
+    return busy / everything, irq / everything
+
+
 def sample(sid: int, with_pss: bool = False, count_fds: bool = True) -> Sample:
     """Reads the whole tree of session `sid` once.
 
@@ -201,6 +237,7 @@ def sample(sid: int, with_pss: bool = False, count_fds: bool = True) -> Sample:
         threads=threads,
         pss_bytes=pss if with_pss else None,
         cost_s=time.monotonic() - started,
+        cores=read_cores(),
     )
 
 

@@ -56,6 +56,12 @@ How to read this:
   as an upper bound. Caches not read (no root) show —.
 - **runs**: the slowest and the fastest run against the median (the rate
   column's unit); ⚑ where either lies more than 10% away.
+- **busy: server/client core** (file scenarios): how much of the measured
+  time the server's core and the client's core were busy, whoever kept them
+  busy (/proc/stat: everything but idle and iowait). On loopback part of
+  each side's kernel work runs on the other's core, so a client core at
+  100% with the server's core half idle says the client was the limit, not
+  the server.
 - Numbers are medians of the runs; errors are summed. The machine is shared
   and noisy: compare servers within this table, not across machines or days.
 """
@@ -66,6 +72,7 @@ CSV_COLUMNS = [
     "cpu_us_per_req", "cpu_s_per_GB", "cpu_cores", "switches_per_req",
     "rss_peak", "pss", "fds_peak", "procs_peak", "threads_peak", "errors", "requests",
     "pss_per_idle_conn", "kernel_per_idle_conn", "kernel_both_ends_per_conn", "slab_all_per_conn",
+    "server_core_busy", "client_core_busy", "server_core_irq", "client_core_irq",
 ]
 
 # The memory table's cache columns: (heading, caches added up).
@@ -163,6 +170,13 @@ def _row(cell) -> list[str]:
             _num(m.get("fds_peak")), procs, errors]
 
 
+def _busy(m: dict) -> str:
+    """"31%/100%": how busy the server's and the client's cores were, by anyone."""
+    if "server_core_busy" not in m or "client_core_busy" not in m:
+        return "—"
+    return f"{m['server_core_busy']:.0%}/{m['client_core_busy']:.0%}"
+
+
 def _memory_row(cell) -> list[str]:
     m = cell.median
 
@@ -247,6 +261,12 @@ def summary_markdown(tier: str, timing: dict, cells: list, syscalls: list[dict],
                   "fds", "procs/threads", "errors"]
         align = ["---"] + ["--:"] * 10 + ["---"]
         rows = [_row(c) for c in cells if c.scenario == s]
+        if file_cols:
+            # Who the limit was: a core busy all the time (runner.window_rates).
+            header.append("busy: server/client core")
+            align.append("--:")
+            for row, c in zip(rows, [c for c in cells if c.scenario == s]):
+                row.append(_busy(c.median))
         out += ["", f"## {s.name}", ""]
         if s.min_duration_s > timing["duration_s"]:
             out += [f"Measured {s.min_duration_s:g} s per run: only whole replies count, and these are few.", ""]

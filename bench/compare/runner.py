@@ -227,7 +227,8 @@ def run_loadgen(cmd: list[str], cpu: int | None, recorder: procstat.Recorder | N
     return report_json, "", ended
 
 
-def window_rates(samples: list[procstat.Sample], ended: float, duration_s: float) -> dict:
+def window_rates(samples: list[procstat.Sample], ended: float, duration_s: float,
+                 cpus: tuple[int | None, int | None] = (None, None)) -> dict:
     """Server CPU and context switches per second while the load was measured.
 
     The load generator measures the last `duration_s` seconds before it
@@ -248,22 +249,29 @@ def window_rates(samples: list[procstat.Sample], ended: float, duration_s: float
         return {}
     first, last = inside[0], inside[-1]
     dt = last.t - first.t
-    return {
+    rates = {
         "cpu_cores": (last.cpu_s - first.cpu_s) / dt,
         "switches_per_s": procstat.switches_between(first, last) / dt,
         "window": window,
         "window_s": dt,
     }
+    # How busy the two pinned cores were, by anyone (procstat.read_cores).
+    for side, cpu in zip(("server", "client"), cpus):
+        busy = procstat.core_busy(first, last, cpu) if cpu is not None else None
+        if busy is not None:
+            rates[f"{side}_core_busy"], rates[f"{side}_core_irq"] = busy
+    return rates
 
 
 def summarize_run(result: dict, samples: list[procstat.Sample], ended: float,
-                  scenario: sc.Scenario, duration_s: float, memory: dict | None = None) -> dict:
+                  scenario: sc.Scenario, duration_s: float, memory: dict | None = None,
+                  cpus: tuple[int | None, int | None] = (None, None)) -> dict:
     """One run's numbers: the load generator's plus the server's costs
     (and, in the idle scenarios, `memory`: the cost per connection)."""
     run = dict(result)
     run.update(memory or {})
     rps = float(result.get("rps") or 0)
-    run.update(window_rates(samples, ended, duration_s))
+    run.update(window_rates(samples, ended, duration_s, cpus))
     if scenario.is_file:
         run["MBps"] = rps * scenario.file_size / 1e6
     if rps > 0 and "cpu_cores" in run:
@@ -362,7 +370,8 @@ def drive_once(ctx: Context, server: sv.Server, scenario: sc.Scenario) -> tuple[
     if result is None:
         return None, problem
     return summarize_run(result, recorder.samples, ended, scenario, duration,
-                         memory.result() if memory else None), ""
+                         memory.result() if memory else None,
+                         (ctx.server_cpu, ctx.client_cpu)), ""
 
 
 class IdleMemory:

@@ -66,6 +66,10 @@ VARIANTS: dict[str, list[Variant]] = {
         Variant("stage08_zero_copy", ("--copy", "read"), "read", echo=False),
         # O_DIRECT reads: no page cache, so every cell reads from the disk.
         Variant("stage08_zero_copy", ("--copy", "direct"), "direct", echo=False),
+        # sendfile without the cap on unsent bytes (TCP_NOTSENT_LOWAT), for
+        # the README's before-and-after in one run.
+        Variant("stage08_zero_copy", ("--copy", "sendfile", "--unsent-limit", "0"),
+                "unlimited sendfile", echo=False, full_only=True),
     ],
     # One thread: the server gets one core, as every other server does.
     "asio_server": [Variant("asio_server", ("--threads", "1"))],

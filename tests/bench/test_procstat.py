@@ -126,3 +126,39 @@ def test_a_real_session_is_read_whole():
     finally:
         os.killpg(tree.pid, 9)
         tree.wait()
+
+
+def test_core_busy_is_everything_but_idle_and_iowait_per_cpu(monkeypatch):
+    # proc(5): cpuN user nice system idle iowait irq softirq steal ...
+    stats = iter([
+        "cpu  0 0 0 0 0 0 0 0\ncpu0 100 0 50 800 50 0 0 0 0 0\ncpu1 10 0 10 970 0 5 5 0 0 0\n",
+        "cpu  0 0 0 0 0 0 0 0\ncpu0 130 0 70 840 60 0 0 0 0 0\ncpu1 70 0 20 970 0 10 25 5 0 0\n",
+    ])
+    monkeypatch.setattr(procstat, "_read", lambda path: next(stats) if path == "/proc/stat" else None)
+    first = procstat.Sample(0.0, 0.0, {}, 0, 0, 1, 1, cores=procstat.read_cores())
+    later = procstat.Sample(1.0, 0.0, {}, 0, 0, 1, 1, cores=procstat.read_cores())
+    # CPU 0: 30 + 20 busy of 100 ticks (40 idle, 10 iowait); no interrupts.
+    assert procstat.core_busy(first, later, 0) == (0.5, 0.0)
+    # CPU 1: 60 + 10 + 5 + 20 + 5 (steal counts as busy) of 100, 25 in irq + softirq.
+    assert procstat.core_busy(first, later, 1) == (1.0, 0.25)
+    assert procstat.core_busy(first, later, 2) is None  # no such CPU
+    assert procstat.core_busy(first, first, 0) is None  # no ticks in between
+
+
+def test_a_spinning_process_keeps_its_core_busy():
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    spinner = subprocess.Popen(["taskset", "-c", str(cpu), "sh", "-c", "while :; do :; done"])
+    try:
+        time.sleep(0.2)  # pinned and spinning
+        first = procstat.Sample(0.0, 0.0, {}, 0, 0, 1, 1, cores=procstat.read_cores())
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until the CPU has ticked enough to say
+            time.sleep(0.1)
+            later = procstat.Sample(0.0, 0.0, {}, 0, 0, 1, 1, cores=procstat.read_cores())
+            busy = procstat.core_busy(first, later, cpu)
+            if busy is not None:
+                break
+        assert busy is not None and busy[0] > 0.9
+    finally:
+        spinner.kill()
+        spinner.wait()
