@@ -27,7 +27,6 @@ REPO = Path(__file__).resolve().parent.parent
 SOURCE_FILES = {
     "quick": "docs/results/results.json",
     "files": "docs/results/files/results.json",
-    "transport": "docs/results/transport/results.json",
 }
 MICRO_DIR = "docs/results/micro"
 
@@ -84,7 +83,7 @@ class Sources:
             # Any other runner result set: docs/results/DIR/results.json.
             rel = f"docs/results/{source[len('runs:'):]}/results.json"
         else:
-            raise FigureError(f"unknown source {source!r} (quick, files, transport, runs:DIR or micro:NAME)")
+            raise FigureError(f"unknown source {source!r} (quick, files, runs:DIR or micro:NAME)")
         path = self.root / rel
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
