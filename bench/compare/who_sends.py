@@ -39,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import procstat
+from . import procstat, report
 from . import servers as sv
 from .runner import REPO, parse_wrk
 
@@ -150,24 +150,14 @@ def one_run(binaries: sv.Binaries, root: Path, size_mib: int, cc: str, flags: li
 
 def machine() -> list[str]:
     """What the figures depend on: kernel, commit, caches, qdisc, RPS on lo."""
-    def run(cmd: list[str]) -> str:
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO).stdout.strip()
-        except OSError:
-            return "?"
-
-    def read(path: str) -> str:
-        try:
-            return Path(path).read_text().strip()
-        except OSError:
-            return "?"
-
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout if shutil.which("lscpu") else ""
     caches = [line.split(":", 1)[1].strip() + " " + line.split(":", 1)[0].strip()
-              for line in run(["lscpu"]).splitlines() if re.match(r"L[23] cache:", line)]
-    return [f"- kernel {os.uname().release}, commit {run(['git', 'rev-parse', '--short', 'HEAD'])}",
+              for line in lscpu.splitlines() if re.match(r"L[23] cache:", line)]
+    commit = report._first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    return [f"- kernel {os.uname().release}, commit {commit}",
             f"- caches: {', '.join(caches) or '?'}",
-            f"- default qdisc {read('/proc/sys/net/core/default_qdisc')}, "
-            f"RPS on lo: rps_cpus {read('/sys/class/net/lo/queues/rx-0/rps_cpus')}"]
+            f"- default qdisc {report._read('/proc/sys/net/core/default_qdisc') or '?'}, "
+            f"RPS on lo: rps_cpus {report._read('/sys/class/net/lo/queues/rx-0/rps_cpus') or '?'}"]
 
 
 def summary(cells: list[dict], cpus: tuple[int, int], took_s: float) -> str:
